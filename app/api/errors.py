@@ -1,0 +1,93 @@
+"""Every failure, whoever raised it, becomes the one JSON error shape here."""
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask_limiter.errors import RateLimitExceeded
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+from app.errors import AppError, RateLimited, ServiceUnavailable
+from app.extensions import db, limiter
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_response(error: AppError) -> tuple[Response, int, dict[str, str]]:
+    """The JSON response of an AppError."""
+    return jsonify(error.to_dict()), error.status, error.headers
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the connection itself may be what failed
+        log.debug("rollback after an error failed", exc_info=True)
+
+
+def handle_app_error(error: AppError) -> Any:
+    """A service or handler refused the request."""
+    _rollback()
+    return error_response(error)
+
+
+def handle_rate_limit(error: RateLimitExceeded) -> Any:
+    """Flask-Limiter refused the request."""
+    current = limiter.current_limit
+    retry_after = current.reset_at - time.time() if current is not None else 60
+    return error_response(RateLimited(retry_after))
+
+
+def handle_http_exception(error: HTTPException) -> Any:
+    """404, 405, 413 and the rest of Werkzeug's errors, in our shape."""
+    _rollback()
+    status = error.code or 500
+    code = _HTTP_CODES.get(status, "http_error")
+    body = {"error": {"code": code, "message": error.description or error.name}}
+    headers = {}
+    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    return jsonify(body), status, headers
+
+
+def handle_unavailable(error: Exception) -> Any:
+    """The database or Redis cannot be reached: 503, and the client may retry."""
+    _rollback()
+    log.warning("dependency unavailable: %s", error.__class__.__name__)
+    return error_response(ServiceUnavailable())
+
+
+def handle_unexpected(error: Exception) -> Any:
+    """A bug: log it with its trace, answer 500 without one."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return handle_unavailable(error)
+    _rollback()
+    log.exception("unhandled error")
+    body = {"error": {"code": "internal_error", "message": "Something went wrong on our side."}}
+    return jsonify(body), 500
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map every error type to the JSON error shape."""
+    app.register_error_handler(AppError, handle_app_error)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limit)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    for unavailable in (OperationalError, PoolTimeout, RedisConnectionError, RedisTimeoutError):
+        app.register_error_handler(unavailable, handle_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,98 @@
+"""The OpenAPI 3.1 document, generated from the routes and the schemas that validate them."""
+
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify
+from pydantic.json_schema import models_json_schema
+
+from app.api.spec import EndpointSpec
+from app.schemas import ErrorOut
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR_TEXT = {
+    400: "Invalid input (validation_error, invalid_json, invalid_cursor...)",
+    401: "Missing, invalid, expired or revoked token",
+    402: "Not enough points (insufficient_points, with required and balance)",
+    404: "Not found, or not yours",
+    409: "Conflict",
+    413: "Body over 64 KiB",
+    415: "Body is not application/json",
+    429: "Rate limited; see Retry-After",
+    503: "Database or Redis unreachable; see Retry-After",
+}
+
+
+def build_document(app: Flask) -> dict[str, Any]:
+    """Walk the URL map and describe every endpoint that carries an EndpointSpec."""
+    endpoints: list[tuple[str, str, EndpointSpec]] = []
+    for rule in app.url_map.iter_rules():
+        spec = getattr(app.view_functions[rule.endpoint], "api_spec", None)
+        if spec is None:
+            continue
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            path = rule.rule.replace("<", "{").replace(">", "}")
+            endpoints.append((path, method.lower(), spec))
+
+    models = {ErrorOut}
+    for _, _, spec in endpoints:
+        models.update(m for m in (spec.body, spec.query, spec.response) if m is not None)
+    keyed = [(m, "validation") for m in models] + [(m, "serialization") for m in models]
+    schema_map, definitions = models_json_schema(
+        keyed, ref_template="#/components/schemas/{model}", by_alias=True
+    )
+
+    def ref(model: Any, mode: str) -> dict[str, Any]:
+        return schema_map[(model, mode)]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, spec in endpoints:
+        operation: dict[str, Any] = {"summary": spec.summary, "responses": {}}
+        if spec.auth:
+            operation["security"] = [{"bearerAuth": []}]
+        if spec.query is not None:
+            properties = definitions["$defs"][spec.query.__name__]["properties"]
+            required = set(definitions["$defs"][spec.query.__name__].get("required", []))
+            operation["parameters"] = [
+                {"name": name, "in": "query", "required": name in required, "schema": schema}
+                for name, schema in properties.items()
+            ]
+        if spec.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(spec.body, "validation")}},
+            }
+        success: dict[str, Any] = {"description": "Success"}
+        if spec.response is not None:
+            success["content"] = {"application/json": {"schema": ref(spec.response, "serialization")}}
+        operation["responses"][str(spec.status)] = success
+        codes = set(spec.errors) | ({400, 413, 415} if spec.body else set()) | ({401} if spec.auth else set())
+        for code in sorted(codes):
+            operation["responses"][str(code)] = {
+                "description": _ERROR_TEXT.get(code, "Error"),
+                "content": {"application/json": {"schema": ref(ErrorOut, "serialization")}},
+            }
+        paths.setdefault(path, {})[method] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Real-time messaging API",
+            "version": "1.0.0",
+            "description": "REST API of the messaging service; realtime events are described in the README.",
+        },
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+@bp.get("/api/openapi.json")
+def openapi_document() -> Any:
+    """Serve the OpenAPI document (built once per process)."""
+    document = current_app.extensions.get("openapi_document")
+    if document is None:
+        document = current_app.extensions["openapi_document"] = build_document(current_app)
+    return jsonify(document)

@@ -1,0 +1,82 @@
+"""Authentication: register, login (with the after_login hook), logout, me."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, current_app, request
+from flask_jwt_extended import current_user, get_jwt, jwt_required
+
+from app.api.spec import endpoint
+from app.auth.hooks import run_after_login
+from app.auth.tokens import issue_access_token, revoke_token
+from app.errors import InvalidCredentials
+from app.schemas import LoginOut, LoginRequest, OkOut, RegisterRequest, UserEnvelope, UserOut, dump
+from app.services import accounts
+from app.settings import business_settings
+
+bp = Blueprint("auth", __name__, url_prefix="/api/auth")
+
+
+def hashing_cost() -> accounts.HashingCost:
+    """The password hashing settings of the running app."""
+    config = current_app.config
+    return accounts.HashingCost(
+        pepper=config["APP_SALT"],
+        time_cost=config["PASSWORD_HASH_TIME_COST"],
+        memory_kib=config["PASSWORD_HASH_MEMORY_KIB"],
+    )
+
+
+def client_address() -> str:
+    """The caller's address as the server sees it (a proxy must set it with ProxyFix)."""
+    return request.remote_addr or "unknown"
+
+
+@bp.post("/register")
+@endpoint(
+    "Create an account", body=RegisterRequest, response=UserEnvelope, status=201, auth=False, errors=(409,)
+)
+def register(body: RegisterRequest) -> Any:
+    """Create an account."""
+    user = accounts.register_user(
+        body.username, body.password, body.display_name, hashing=hashing_cost(), settings=business_settings()
+    )
+    return {"user": dump(UserOut, user)}, 201
+
+
+@bp.post("/login")
+@endpoint(
+    "Log in; runs the after_login hook", body=LoginRequest, response=LoginOut, auth=False, errors=(401, 429)
+)
+def login(body: LoginRequest) -> Any:
+    """Exchange credentials for an access token and report messages that expired meanwhile."""
+    throttle = current_app.extensions["login_throttle"]
+    address = client_address()
+    throttle.check(body.username, address)
+    try:
+        user = accounts.authenticate(body.username, body.password, hashing=hashing_cost())
+    except InvalidCredentials:
+        throttle.record_failure(body.username, address)
+        raise
+    token, expires_at = issue_access_token(user)
+    report = run_after_login(user.id)
+    result = {"access_token": token, "expires_at": expires_at, "user": user, **report}
+    return dump(LoginOut, result)
+
+
+@bp.post("/logout")
+@jwt_required()
+@endpoint("Revoke the current token", response=OkOut)
+def logout() -> Any:
+    """Revoke the token this request carries."""
+    claims = get_jwt()
+    revoke_token(claims["jti"], current_user.id, datetime.fromtimestamp(claims["exp"], UTC))
+    return {"ok": True}
+
+
+@bp.get("/me")
+@jwt_required()
+@endpoint("The current user", response=UserEnvelope)
+def me() -> Any:
+    """The user this token belongs to."""
+    return {"user": dump(UserOut, current_user)}

@@ -1,0 +1,66 @@
+"""JWT access tokens: issuing, revoking, and the callbacks that answer 401 in our shape."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_jwt_extended import create_access_token, decode_token
+
+from app import clock
+from app.api.errors import error_response
+from app.errors import Unauthorized
+from app.extensions import db, jwt
+from app.models import RevokedToken, User
+
+
+def issue_access_token(user: User) -> tuple[str, datetime]:
+    """A signed access token for the user and the moment it expires."""
+    token = create_access_token(identity=str(user.id))
+    expires_at = datetime.fromtimestamp(decode_token(token)["exp"], UTC)
+    return token, expires_at
+
+
+def revoke_token(jti: str, user_id: uuid.UUID, expires_at: datetime) -> None:
+    """Revoke a token at once; forget revocations of tokens that have expired anyway."""
+    now = clock.now()
+    db.session.execute(sa.delete(RevokedToken).where(RevokedToken.expires_at < now))
+    if db.session.get(RevokedToken, jti) is None:
+        db.session.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires_at, revoked_at=now))
+    db.session.commit()
+
+
+def is_revoked(jti: str) -> bool:
+    """Whether the token with this id was revoked."""
+    return db.session.get(RevokedToken, jti) is not None
+
+
+def _unauthorized(message: str) -> Any:
+    return error_response(Unauthorized(message))
+
+
+def register_token_callbacks(app: Flask) -> None:
+    """Wire flask-jwt-extended to our users, our revocations and our error shape."""
+    app.config["JWT_SECRET_KEY"] = app.config["JWT_SECRET"]
+    app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
+    app.config["JWT_ALGORITHM"] = "HS256"
+    app.config["JWT_DECODE_ALGORITHMS"] = ["HS256"]
+
+    @jwt.user_lookup_loader
+    def _load_user(_header: dict, payload: dict) -> User | None:
+        try:
+            return db.session.get(User, uuid.UUID(payload["sub"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    @jwt.token_in_blocklist_loader
+    def _revoked(_header: dict, payload: dict) -> bool:
+        return is_revoked(payload["jti"])
+
+    jwt.user_lookup_error_loader(lambda _h, _p: _unauthorized("The account of this token no longer exists."))
+    jwt.unauthorized_loader(lambda reason: _unauthorized("A bearer access token is required."))
+    jwt.invalid_token_loader(lambda reason: _unauthorized(f"The access token is invalid: {reason}."))
+    jwt.expired_token_loader(lambda _h, _p: _unauthorized("The access token has expired; log in again."))
+    jwt.revoked_token_loader(lambda _h, _p: _unauthorized("The access token was revoked; log in again."))
+    jwt.needs_fresh_token_loader(lambda _h, _p: _unauthorized("A fresh login is required."))

@@ -1,0 +1,50 @@
+"""Operator commands: `flask points grant USERNAME AMOUNT` and `flask seed-demo`."""
+
+import click
+from flask import current_app
+
+from app.errors import AppError
+from app.services import accounts, conversations, points
+from app.settings import business_settings
+
+DEMO_PASSWORD = "password123"
+DEMO_POINTS = 100
+
+
+@click.group("points", help="Manage users' points.")
+def points_cli() -> None:
+    """Points commands."""
+
+
+@points_cli.command("grant")
+@click.argument("username")
+@click.argument("amount", type=click.IntRange(min=1, max=points.MAX_GRANT))
+def grant(username: str, amount: int) -> None:
+    """Credit AMOUNT points to USERNAME's wallet (written to the ledger)."""
+    try:
+        balance = points.grant_points(username, amount)
+    except AppError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Granted {amount} points to {username}; balance is now {balance}.")
+
+
+@click.command("seed-demo", help="Create demo users alice and bob (password 'password123').")
+def seed_demo() -> None:
+    """Create alice and bob with some points and one conversation; safe to run twice."""
+    from app.auth import hashing_cost
+
+    users = {}
+    for username, display in (("alice", "Alice"), ("bob", "Bob")):
+        user = accounts.find_by_username(username)
+        if user is None:
+            user = accounts.register_user(
+                username, DEMO_PASSWORD, display, hashing=hashing_cost(), settings=business_settings()
+            )
+            points.grant_points(username, DEMO_POINTS)
+            click.echo(f"Created {username} (password {DEMO_PASSWORD}) with {DEMO_POINTS} points.")
+        else:
+            click.echo(f"{username} already exists.")
+        users[username] = user.id
+    price = current_app.config["CONVERSATION_POINTS_COST"]
+    conversations.start_conversation(users["alice"], users["bob"], None, price)
+    click.echo("alice and bob have a conversation. Log in at http://127.0.0.1:5000/")

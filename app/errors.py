@@ -1,0 +1,126 @@
+"""The one error hierarchy: each condition has a code, an HTTP status and data."""
+
+from typing import Any
+
+
+class AppError(Exception):
+    """A failure a client can act on; rendered as {"error": {code, message, ...data}}."""
+
+    code = "error"
+    status = 400
+    message = "The request could not be completed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **data: Any,
+    ) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.data = data
+        self.headers = headers or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of this error."""
+        return {"error": {"code": self.code, "message": self.message, **self.data}}
+
+
+class ValidationFailed(AppError):
+    code = "validation_error"
+    message = "The request is not valid."
+
+
+class InvalidJson(AppError):
+    code = "invalid_json"
+    message = "The body must be a JSON object."
+
+
+class InvalidCursor(AppError):
+    code = "invalid_cursor"
+    message = "The cursor is not a message of this conversation."
+
+
+class CannotMessageSelf(AppError):
+    code = "cannot_message_self"
+    message = "You cannot start a conversation with yourself."
+
+
+class Unauthorized(AppError):
+    code = "unauthorized"
+    status = 401
+    message = "A valid access token is required."
+
+
+class InvalidCredentials(AppError):
+    code = "invalid_credentials"
+    status = 401
+    message = "The username or password is wrong."
+
+
+class InsufficientPoints(AppError):
+    code = "insufficient_points"
+    status = 402
+    message = "Your free messages for today are used up and you do not have enough points."
+
+
+class NotFound(AppError):
+    code = "not_found"
+    status = 404
+    message = "Not found."
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    message = "No such user."
+
+
+class ConversationNotFound(NotFound):
+    code = "conversation_not_found"
+    message = "No such conversation."
+
+
+class Conflict(AppError):
+    code = "conflict"
+    status = 409
+    message = "The request conflicts with the current state."
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    message = "That username is taken."
+
+
+class PriceMismatch(Conflict):
+    code = "price_mismatch"
+    message = "The price of starting a conversation has changed."
+
+
+class CostExceedsMax(Conflict):
+    code = "cost_exceeds_max"
+    message = "This message costs more than the maximum you agreed to."
+
+
+class ClientMessageIdReused(Conflict):
+    code = "client_message_id_reused"
+    message = "This clientMessageId was already used for a different message."
+
+
+class RateLimited(AppError):
+    code = "rate_limited"
+    status = 429
+    message = "Too many requests; try again later."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        retry_after = max(1, int(retry_after))
+        super().__init__(message, headers={"Retry-After": str(retry_after)}, retryAfter=retry_after)
+
+
+class ServiceUnavailable(AppError):
+    code = "service_unavailable"
+    status = 503
+    message = "The service is temporarily unavailable; try again shortly."
+
+    def __init__(self, message: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})

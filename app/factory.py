@@ -1,0 +1,100 @@
+"""The application factory."""
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+
+from app import green
+from app.extensions import db, jwt, limiter, migrate, socketio
+from config import Config, ProductionConfig, config_from_env, development_secret
+
+TOP_LEVEL = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Flask:
+    """Build the app: config, extensions, blueprints, error handlers, socket handlers, CLI."""
+    app = Flask(
+        __name__.split(".")[0],
+        instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(TOP_LEVEL, "instance"),
+        template_folder=os.path.join(TOP_LEVEL, "templates"),
+    )
+    configure(app, config_class or config_from_env(), overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, config_class: type[Config], overrides: dict[str, Any]) -> None:
+    """Load settings; fill in development defaults; fail fast on missing production secrets."""
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    if config_class is ProductionConfig:
+        ProductionConfig.check()
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{os.path.join(app.instance_path, 'messaging.db')}"
+    if not app.config.get("JWT_SECRET"):
+        app.config["JWT_SECRET"] = development_secret(app.instance_path)
+    app.config["SECRET_KEY"] = app.config["JWT_SECRET"]
+    from app.database import engine_options
+
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config["DB_POOL_SIZE"], app.config["DB_POOL_TIMEOUT"]
+    )
+    logging.getLogger("app").setLevel(logging.INFO)
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind every extension to the app."""
+    from app import models  # noqa: F401  (every table is known to Alembic)
+    from app.auth.tokens import register_token_callbacks
+    from app.database import configure_sqlite
+    from app.services.throttle import LoginThrottle
+
+    db.init_app(app)
+    configure_sqlite(app)
+    migrate.init_app(
+        app, db, directory=os.path.join(TOP_LEVEL, "migrations"), render_as_batch=True, compare_type=True
+    )
+    register_token_callbacks(app)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    socketio.init_app(
+        app,
+        async_mode=green.ASYNC_MODE,
+        message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+        cors_allowed_origins=[],
+    )
+    app.extensions["login_throttle"] = LoginThrottle(
+        app.config["RATELIMIT_STORAGE_URI"],
+        app.config["LOGIN_FAILURE_LIMIT"],
+        app.config["LOGIN_ADDRESS_FAILURE_LIMIT"],
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    """REST API and web pages."""
+    from app.api import register_api
+    from app.web import bp as web_bp
+
+    register_api(app)
+    app.register_blueprint(web_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """One JSON error shape for everything."""
+    from app.api.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    """`flask points grant` and `flask seed-demo`."""
+    from app.cli import points_cli, seed_demo
+
+    app.cli.add_command(points_cli)
+    app.cli.add_command(seed_demo)

@@ -1,0 +1,1 @@
+"""Socket.IO: handlers in events.py, emits only in notify.py."""

@@ -1,0 +1,18 @@
+"""The only place that emits: events go to each user's personal room, after commit."""
+
+from collections.abc import Iterable
+
+from app.extensions import socketio
+from app.services.events import Event
+
+
+def user_room(user_id: str) -> str:
+    """The room every socket of a user joins."""
+    return f"user:{user_id}"
+
+
+def publish(events: Iterable[Event]) -> None:
+    """Emit committed events to the sockets of their users, on every process."""
+    for event in events:
+        for user_id in event.user_ids:
+            socketio.emit(event.name, event.payload, to=user_room(user_id))

@@ -1,0 +1,195 @@
+"""Request and response schemas (pydantic): they validate input and describe the API."""
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic.alias_generators import to_camel
+
+
+def _clean_text(value: str) -> str:
+    """Refuse NUL bytes and lone surrogates, which no database stores faithfully."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_clean_text)]
+Username = Annotated[Text, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+Password = Annotated[Text, Field(min_length=8, max_length=128)]
+DisplayName = Annotated[Text, Field(min_length=1, max_length=64)]
+ClientMessageId = Annotated[Text, Field(min_length=1, max_length=64)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+PositiveInt = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+
+
+class RequestModel(BaseModel):
+    """A request body or query: camelCase names, unknown fields refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
+
+
+class ResponseModel(BaseModel):
+    """A response body, read from attributes and written in camelCase."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
+
+
+# -- requests ---------------------------------------------------------------------------
+
+
+class RegisterRequest(RequestModel):
+    username: Username
+    password: Password
+    display_name: DisplayName | None = None
+
+
+class LoginRequest(RequestModel):
+    username: Annotated[Text, Field(min_length=1, max_length=64)]
+    password: Annotated[Text, Field(min_length=1, max_length=128)]
+
+
+class UserSearchQuery(RequestModel):
+    q: Annotated[Text, Field(max_length=32)] = ""
+    limit: Annotated[int, Field(ge=1, le=50)] = 20
+
+
+class CreateConversationRequest(RequestModel):
+    receiver_id: uuid.UUID
+    points_cost: NonNegativeInt | None = None
+
+
+class MessagesQuery(RequestModel):
+    conversation_id: uuid.UUID
+    limit: Annotated[int, Field(ge=1, le=100)] = 50
+    before: uuid.UUID | None = None
+    after: uuid.UUID | None = None
+
+
+class SendMessageRequest(RequestModel):
+    conversation_id: uuid.UUID
+    content: Text
+    expiration_hours: PositiveInt | None = None
+    client_message_id: ClientMessageId | None = None
+    max_cost: NonNegativeInt | None = None
+
+
+class ReadMessagesRequest(RequestModel):
+    conversation_id: uuid.UUID
+    message_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=500)] | None = None
+
+
+# -- responses --------------------------------------------------------------------------
+
+
+class UserOut(ResponseModel):
+    id: uuid.UUID
+    username: str
+    display_name: str
+
+
+class UserEnvelope(ResponseModel):
+    user: UserOut
+
+
+class UserList(ResponseModel):
+    users: list[UserOut]
+
+
+class LoginOut(ResponseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_at: datetime
+    user: UserOut
+    expired_messages: int
+
+
+class MessageOut(ResponseModel):
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    sender_id: uuid.UUID
+    content: str
+    created_at: datetime
+    expires_at: datetime | None
+    delivered_at: datetime | None
+    is_read: bool
+    read_at: datetime | None
+    client_message_id: str | None
+
+
+class MessagePage(ResponseModel):
+    messages: list[MessageOut]
+    has_more: bool
+
+
+class ConversationOut(ResponseModel):
+    id: uuid.UUID
+    participants: list[UserOut]
+    created_at: datetime
+    updated_at: datetime
+    last_message: MessageOut | None
+    unread_count: int
+
+
+class ConversationEnvelope(ResponseModel):
+    conversation: ConversationOut
+    points_charged: int
+
+
+class ConversationList(ResponseModel):
+    conversations: list[ConversationOut]
+
+
+class QuotaOut(ResponseModel):
+    daily_free_limit: int
+    messages_sent_today: int
+    free_remaining: int
+    points_per_message: int
+    points_balance: int
+    quota_date: date
+    resets_at: datetime
+    next_message_cost: int
+
+
+class ChargedOut(ResponseModel):
+    free: bool
+    points: int
+
+
+class SendOut(ResponseModel):
+    message: MessageOut
+    charged: ChargedOut
+    quota: QuotaOut
+
+
+class ReadOut(ResponseModel):
+    updated: int
+    read_at: datetime | None
+    message_ids: list[uuid.UUID]
+
+
+class OkOut(ResponseModel):
+    ok: bool = True
+
+
+class HealthOut(ResponseModel):
+    status: str
+
+
+class ErrorBody(ResponseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(ResponseModel):
+    error: ErrorBody
+
+
+def dump(model: type[BaseModel], value: object) -> dict:
+    """Serialise a service result through its response schema into JSON-ready camelCase."""
+    return model.model_validate(value, from_attributes=True).model_dump(mode="json", by_alias=True)

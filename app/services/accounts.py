@@ -1,0 +1,96 @@
+"""Accounts: registration, credentials, lookup and search."""
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app import clock
+from app.database import begin_write
+from app.errors import InvalidCredentials, UsernameTaken
+from app.extensions import db
+from app.models import User
+from app.services import points, quota
+from app.services.passwords import dummy_hash, hash_password, verify_password
+from app.settings import BusinessSettings
+
+
+@dataclass(frozen=True)
+class HashingCost:
+    """argon2id cost and the optional pepper."""
+
+    pepper: str
+    time_cost: int
+    memory_kib: int
+
+
+def find_by_username(username: str) -> User | None:
+    """The user with this username, compared without regard to case."""
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
+
+
+def register_user(
+    username: str,
+    password: str,
+    display_name: str | None,
+    *,
+    hashing: HashingCost,
+    settings: BusinessSettings,
+) -> User:
+    """Create a user with a wallet and a quota row; raises UsernameTaken."""
+    password_hash = hash_password(
+        password, pepper=hashing.pepper, time_cost=hashing.time_cost, memory_kib=hashing.memory_kib
+    )
+    begin_write()
+    if find_by_username(username) is not None:
+        db.session.rollback()
+        raise UsernameTaken()
+    user = User(
+        username=username,
+        display_name=(display_name or "").strip() or username,
+        password_hash=password_hash,
+        created_at=clock.now(),
+    )
+    db.session.add(user)
+    try:
+        db.session.flush()
+        points.create_wallet(user.id, settings.initial_points)
+        quota.create_quota(user.id, settings)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise UsernameTaken() from None
+    return user
+
+
+def authenticate(username: str, password: str, *, hashing: HashingCost) -> User:
+    """The user whose credentials these are; the same InvalidCredentials for any mismatch."""
+    user = find_by_username(username)
+    if user is not None:
+        db.session.expunge(user)  # keep its loaded columns past the rollback
+    db.session.rollback()  # give the connection back before the slow hash
+    if user is None:
+        verify_password(dummy_hash(hashing.time_cost, hashing.memory_kib), password, pepper=hashing.pepper)
+        raise InvalidCredentials()
+    if not verify_password(user.password_hash, password, pepper=hashing.pepper):
+        raise InvalidCredentials()
+    return user
+
+
+def get_user(user_id: uuid.UUID) -> User | None:
+    """The user with this id, if any."""
+    return db.session.get(User, user_id)
+
+
+def search_users(viewer_id: uuid.UUID, prefix: str, limit: int) -> list[User]:
+    """Other users whose username starts with `prefix` (case-insensitive), alphabetically."""
+    escaped = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(User.id != viewer_id, sa.func.lower(User.username).like(escaped + "%", escape="\\"))
+            .order_by(sa.func.lower(User.username))
+            .limit(limit)
+        )
+    )

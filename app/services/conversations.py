@@ -1,0 +1,187 @@
+"""One-to-one conversations: starting one (idempotent per pair) and listing them."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app import clock
+from app.database import begin_write
+from app.errors import CannotMessageSelf, ConversationNotFound, PriceMismatch, UserNotFound
+from app.extensions import db
+from app.models import Conversation, ConversationParticipant, Message, User, pair_key
+from app.schemas import ConversationOut, dump
+from app.services import points
+from app.services.events import Event
+from app.services.expiry import visible_at
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    """A conversation as one participant sees it."""
+
+    id: uuid.UUID
+    participants: list[User]
+    created_at: datetime
+    updated_at: datetime
+    last_message: Message | None
+    unread_count: int
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """The outcome of starting a conversation."""
+
+    conversation: ConversationView
+    created: bool
+    points_charged: int
+    events: list[Event]
+
+
+def require_participant(conversation_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Raise ConversationNotFound unless the user takes part in the conversation."""
+    found = db.session.scalar(
+        sa.select(ConversationParticipant.user_id).where(
+            ConversationParticipant.conversation_id == conversation_id,
+            ConversationParticipant.user_id == user_id,
+        )
+    )
+    if found is None:
+        raise ConversationNotFound()
+
+
+def participant_ids(conversation_id: uuid.UUID) -> list[uuid.UUID]:
+    """The ids of the users in a conversation."""
+    return list(
+        db.session.scalars(
+            sa.select(ConversationParticipant.user_id).where(
+                ConversationParticipant.conversation_id == conversation_id
+            )
+        )
+    )
+
+
+def start_conversation(
+    creator_id: uuid.UUID, receiver_id: uuid.UUID, agreed_price: int | None, price: int
+) -> StartResult:
+    """Start (or return) the conversation of a pair; charges `price` points for a new one."""
+    if creator_id == receiver_id:
+        raise CannotMessageSelf()
+    if agreed_price is not None and agreed_price != price:
+        existing = _find_pair(creator_id, receiver_id)
+        if existing is None:
+            raise PriceMismatch(price=price)
+    begin_write()
+    if db.session.get(User, receiver_id) is None:
+        raise UserNotFound()
+    existing = _find_pair(creator_id, receiver_id)
+    if existing is not None:
+        db.session.commit()
+        return StartResult(view_conversation(existing, creator_id), False, 0, [])
+    now = clock.now()
+    conversation = Conversation(pair_key=pair_key(creator_id, receiver_id), created_at=now, updated_at=now)
+    db.session.add(conversation)
+    try:
+        db.session.flush()
+        db.session.add_all(
+            [
+                ConversationParticipant(conversation_id=conversation.id, user_id=uid, joined_at=now)
+                for uid in (creator_id, receiver_id)
+            ]
+        )
+        db.session.flush()
+        if price:
+            points.debit(creator_id, price, "conversation_start", conversation_id=conversation.id)
+        db.session.commit()
+    except IntegrityError:  # the other participant started it at the same moment
+        db.session.rollback()
+        existing = _find_pair(creator_id, receiver_id)
+        if existing is None:
+            raise
+        return StartResult(view_conversation(existing, creator_id), False, 0, [])
+    for_receiver = view_conversation(conversation.id, receiver_id)
+    event = Event("conversation:new", dump(ConversationOut, for_receiver), (str(receiver_id),))
+    return StartResult(view_conversation(conversation.id, creator_id), True, price, [event])
+
+
+def _find_pair(first: uuid.UUID, second: uuid.UUID) -> uuid.UUID | None:
+    return db.session.scalar(
+        sa.select(Conversation.id).where(Conversation.pair_key == pair_key(first, second))
+    )
+
+
+def view_conversation(conversation_id: uuid.UUID, viewer_id: uuid.UUID) -> ConversationView:
+    """One conversation as the viewer sees it."""
+    views = _views(viewer_id, only=conversation_id)
+    if not views:
+        raise ConversationNotFound()
+    return views[0]
+
+
+def list_conversations(viewer_id: uuid.UUID) -> list[ConversationView]:
+    """The viewer's conversations, latest activity first."""
+    return _views(viewer_id)
+
+
+def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[ConversationView]:
+    """Three set-based queries: conversations with counts, participants, last messages."""
+    now = clock.now()
+    last_message_id = (
+        sa.select(Message.id)
+        .where(Message.conversation_id == Conversation.id, visible_at(now))
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    unread_count = (
+        sa.select(sa.func.count())
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.is_read.is_(False),
+            Message.sender_id != viewer_id,
+            visible_at(now),
+        )
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(Conversation, last_message_id.label("last_id"), unread_count.label("unread"))
+        .join(ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id)
+        .where(ConversationParticipant.user_id == viewer_id)
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+    )
+    if only is not None:
+        query = query.where(Conversation.id == only)
+    rows = db.session.execute(query).all()
+    if not rows:
+        return []
+    ids = [row.Conversation.id for row in rows]
+    people: dict[uuid.UUID, list[User]] = {cid: [] for cid in ids}
+    for conversation_id, user in db.session.execute(
+        sa.select(ConversationParticipant.conversation_id, User)
+        .join(User, User.id == ConversationParticipant.user_id)
+        .where(ConversationParticipant.conversation_id.in_(ids))
+        .order_by(ConversationParticipant.joined_at, User.username)
+    ):
+        people[conversation_id].append(user)
+    last_ids = [row.last_id for row in rows if row.last_id is not None]
+    last_messages = (
+        {
+            message.id: message
+            for message in db.session.scalars(sa.select(Message).where(Message.id.in_(last_ids)))
+        }
+        if last_ids
+        else {}
+    )
+    return [
+        ConversationView(
+            id=row.Conversation.id,
+            participants=people[row.Conversation.id],
+            created_at=row.Conversation.created_at,
+            updated_at=row.Conversation.updated_at,
+            last_message=last_messages.get(row.last_id) if row.last_id else None,
+            unread_count=int(row.unread),
+        )
+        for row in rows
+    ]

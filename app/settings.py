@@ -1,0 +1,34 @@
+"""Typed access to the business settings of the running app."""
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+
+@dataclass(frozen=True)
+class BusinessSettings:
+    """The limits and prices the services apply."""
+
+    daily_free_messages: int
+    points_per_message: int
+    min_expiration_hours: int
+    max_expiration_hours: int
+    max_message_length: int
+    conversation_points_cost: int
+    quota_timezone: str
+    initial_points: int
+
+
+def business_settings() -> BusinessSettings:
+    """The settings of the current app."""
+    config = current_app.config
+    return BusinessSettings(
+        daily_free_messages=config["DAILY_FREE_MESSAGES"],
+        points_per_message=config["POINTS_PER_MESSAGE"],
+        min_expiration_hours=config["MIN_EXPIRATION_HOURS"],
+        max_expiration_hours=config["MAX_EXPIRATION_HOURS"],
+        max_message_length=config["MAX_MESSAGE_LENGTH"],
+        conversation_points_cost=config["CONVERSATION_POINTS_COST"],
+        quota_timezone=config["QUOTA_TIMEZONE"],
+        initial_points=config["INITIAL_POINTS"],
+    )

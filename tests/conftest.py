@@ -1,0 +1,235 @@
+"""Fixtures: an app on each database (SQLite and PostgreSQL), clients, users, the clock."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from app.extensions import db
+from config import TestingConfig
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def postgres_available() -> bool:
+    """Whether the test PostgreSQL server answers."""
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+def require_postgres() -> None:
+    """Skip without PostgreSQL locally; in CI a missing PostgreSQL fails the run."""
+    if postgres_available():
+        return
+    if IN_CI:
+        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432 and CI=true")
+    pytest.skip("PostgreSQL is not reachable")
+
+
+class PostgresDatabases:
+    """Creates throw-away databases on the test server and drops them at the end."""
+
+    def __init__(self) -> None:
+        self.engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        self.created: list[str] = []
+
+    def create(self, label: str) -> str:
+        """A new empty database; returns its URL."""
+        name = f"msgtest_{label}_{uuid.uuid4().hex[:10]}"
+        with self.engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+    def drop_all(self) -> None:
+        """Drop every database this object created."""
+        with self.engine.connect() as conn:
+            for name in self.created:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PostgresDatabases]:
+    """Factory of throw-away PostgreSQL databases for this test session."""
+    require_postgres()
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Lazily created per-session database URLs, one per backend."""
+    return {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"}
+
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _truncate_all() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(sa.text(f"TRUNCATE {names} CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+_schemas_created: set[str] = set()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database under test."""
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, database_urls: dict[str, Any], request: pytest.FixtureRequest) -> str:
+    """This session's database for the backend (created once, emptied between tests)."""
+    if backend == "postgresql" and "postgresql" not in database_urls:
+        databases = request.getfixturevalue("pg_databases")
+        database_urls["postgresql"] = databases.create("api")
+    return database_urls[backend]
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Any]:
+    """The app on an empty database."""
+    application = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, RATELIMIT_ENABLED=True)
+    with application.app_context():
+        if database_url not in _schemas_created:
+            db.create_all()
+            _schemas_created.add(database_url)
+        _truncate_all()
+        application.extensions["login_throttle"].reset()
+        yield application
+        db.session.remove()
+        _truncate_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    """An HTTP test client."""
+    return app.test_client()
+
+
+@dataclass
+class Account:
+    """A registered, logged-in user."""
+
+    id: str
+    username: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header for this user."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Api:
+    """Shortcuts for the REST API, each returning the test client's response."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def register(self, username: str, password: str = "password123", **extra: Any) -> Any:
+        return self.client.post(
+            "/api/auth/register", json={"username": username, "password": password, **extra}
+        )
+
+    def login(self, username: str, password: str = "password123") -> Any:
+        return self.client.post("/api/auth/login", json={"username": username, "password": password})
+
+    def account(self, username: str) -> Account:
+        """Register and log in a user."""
+        assert self.register(username).status_code == 201
+        response = self.login(username)
+        assert response.status_code == 200, response.json
+        return Account(response.json["user"]["id"], username, response.json["accessToken"])
+
+    def start(self, who: Account, other: Account, **extra: Any) -> Any:
+        return self.client.post(
+            "/api/conversations/create", json={"receiverId": other.id, **extra}, headers=who.headers
+        )
+
+    def conversation(self, who: Account, other: Account) -> str:
+        """The id of the pair's conversation, started if needed."""
+        response = self.start(who, other)
+        assert response.status_code in (200, 201), response.json
+        return response.json["conversation"]["id"]
+
+    def send(self, who: Account, conversation_id: str, content: str = "hello", **extra: Any) -> Any:
+        return self.client.post(
+            "/api/messages/send",
+            json={"conversationId": conversation_id, "content": content, **extra},
+            headers=who.headers,
+        )
+
+    def messages(self, who: Account, conversation_id: str, **params: Any) -> Any:
+        return self.client.get(
+            "/api/messages", query_string={"conversationId": conversation_id, **params}, headers=who.headers
+        )
+
+    def read(self, who: Account, conversation_id: str, **extra: Any) -> Any:
+        return self.client.post(
+            "/api/messages/read", json={"conversationId": conversation_id, **extra}, headers=who.headers
+        )
+
+    def quota(self, who: Account) -> Any:
+        return self.client.get("/api/messages/quota", headers=who.headers)
+
+    def conversations(self, who: Account) -> Any:
+        return self.client.get("/api/conversations", headers=who.headers)
+
+
+@pytest.fixture
+def api(client: Any) -> Api:
+    """REST shortcuts."""
+    return Api(client)
+
+
+@pytest.fixture
+def alice(api: Api) -> Account:
+    return api.account("alice")
+
+
+@pytest.fixture
+def bob(api: Api) -> Account:
+    return api.account("bob")
+
+
+@pytest.fixture
+def carol(api: Api) -> Account:
+    return api.account("carol")
+
+
+@pytest.fixture
+def chat(api: Api, alice: Account, bob: Account) -> str:
+    """The id of alice and bob's conversation."""
+    return api.conversation(alice, bob)
+
+
+@pytest.fixture
+def clock(time_machine: Any) -> Any:
+    """The test clock, parked at a fixed instant (noon UTC); move it with .shift / .move_to."""
+    time_machine.move_to(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False)
+    return time_machine

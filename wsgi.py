@@ -1,0 +1,33 @@
+"""Entry points.
+
+gunicorn serves `wsgi:app` (its eventlet worker patches the standard library itself):
+    gunicorn -k eventlet -w 1 -b 0.0.0.0:8000 wsgi:app
+`python wsgi.py [--host H] [--port P]` serves through Flask-SocketIO's eventlet server.
+"""
+
+if __name__ == "__main__":
+    from app import green
+
+    green.monkey_patch()
+
+from app import create_app
+
+app = create_app()
+
+
+def main() -> None:
+    """Serve the app with WebSocket support (what `make run` uses)."""
+    import argparse
+
+    from app.extensions import socketio
+
+    parser = argparse.ArgumentParser(description="Serve the messaging service.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    print(f"Serving on http://{args.host}:{args.port}", flush=True)
+    socketio.run(app, host=args.host, port=args.port, log_output=True)
+
+
+if __name__ == "__main__":
+    main()
