@@ -57,6 +57,10 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     configure_sqlite(app)
+    # Give the connection back at the end of every request, even where an app
+    # context outlives it (the CLI, tests): a read transaction left open would pin
+    # a connection and, on SQLite, an old snapshot.
+    app.teardown_request(lambda _error: db.session.remove())
     migrate.init_app(
         app, db, directory=os.path.join(TOP_LEVEL, "migrations"), render_as_batch=True, compare_type=True
     )

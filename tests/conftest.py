@@ -230,6 +230,9 @@ def chat(api: Api, alice: Account, bob: Account) -> str:
 
 @pytest.fixture
 def clock(time_machine: Any) -> Any:
-    """The test clock, parked at a fixed instant (noon UTC); move it with .shift / .move_to."""
+    """The test clock, parked at noon UTC; move it with .shift / .move_to.
+
+    Request it before any account fixture, so tokens are issued on the test clock.
+    """
     time_machine.move_to(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False)
     return time_machine

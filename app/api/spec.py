@@ -70,6 +70,8 @@ def parse_json_body(model: type[BaseModel]) -> Any:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidJson(f"The body is not valid JSON: {error}") from None
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise InvalidJson("The body is not valid JSON: it is nested too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidJson("The body must be a JSON object.")
     return validate(model, data)

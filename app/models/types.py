@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
+from uuid6 import uuid7
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -32,5 +33,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def new_id() -> uuid.UUID:
-    """A fresh random primary key."""
-    return uuid.uuid4()
+    """A fresh primary key: a UUIDv7, time-ordered and monotonic within a process.
+
+    Rows created in the same instant (same created_at) still sort in creation order,
+    which keeps message pages and catch-up cursors stable.
+    """
+    return uuid.UUID(int=uuid7().int)

@@ -1,0 +1,59 @@
+"""Operator commands."""
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import PointsTransaction
+from app.services import conversations
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def test_points_grant_credits_the_wallet_with_a_ledger_row(runner, api, alice):
+    result = runner.invoke(args=["points", "grant", "alice", "25"])
+    assert result.exit_code == 0, result.output
+    assert "balance is now 25" in result.output
+    assert api.quota(alice).json["pointsBalance"] == 25
+    rows = db.session.scalars(sa.select(PointsTransaction)).all()
+    assert [(r.amount, r.reason, r.balance_after) for r in rows] == [(25, "grant", 25)]
+
+
+def test_points_grant_unknown_user_is_a_clear_error(runner, api):
+    result = runner.invoke(args=["points", "grant", "ghost", "5"])
+    assert result.exit_code != 0
+    assert "No user is called 'ghost'" in result.output
+
+
+@pytest.mark.parametrize("amount", ["0", "abc", "1.5", "2000000000"])
+def test_points_grant_refuses_bad_amounts(runner, api, alice, amount):
+    result = runner.invoke(args=["points", "grant", "alice", amount])
+    assert result.exit_code != 0
+    assert "AMOUNT" in result.output
+    assert api.quota(alice).json["pointsBalance"] == 0
+
+
+def test_seed_demo_creates_alice_and_bob_with_points_and_a_conversation(runner, api):
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    alice = api.login("alice", "password123")
+    assert alice.status_code == 200
+    assert api.login("bob", "password123").status_code == 200
+    headers = {"Authorization": f"Bearer {alice.json['accessToken']}"}
+    assert api.client.get("/api/messages/quota", headers=headers).json["pointsBalance"] == 100
+    listed = api.client.get("/api/conversations", headers=headers).json["conversations"]
+    assert len(listed) == 1
+    again = runner.invoke(args=["seed-demo"])
+    assert again.exit_code == 0
+    assert "already exists" in again.output
+    assert api.client.get("/api/messages/quota", headers=headers).json["pointsBalance"] == 100
+    assert len(conversations.list_conversations(alice_id(alice))) == 1
+
+
+def alice_id(login_response):
+    import uuid
+
+    return uuid.UUID(login_response.json["user"]["id"])
