@@ -85,6 +85,9 @@ class Config:
     LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")
     LOGIN_ADDRESS_FAILURE_LIMIT = os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50 per 15 minutes")
 
+    TYPING_EVENTS_PER_SECOND = env_int("TYPING_EVENTS_PER_SECOND", 4, minimum=1)
+    SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
+
     MAX_CONTENT_LENGTH = 64 * 1024
     JSON_SORT_KEYS = False
 

@@ -53,6 +53,8 @@ def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (every table is known to Alembic)
     from app.auth.tokens import register_token_callbacks
     from app.database import configure_sqlite
+    from app.realtime import events  # noqa: F401  (registers the socket handlers)
+    from app.realtime.registry import make_registry
     from app.services.throttle import LoginThrottle
 
     db.init_app(app)
@@ -71,8 +73,10 @@ def register_extensions(app: Flask) -> None:
         app,
         async_mode=green.ASYNC_MODE,
         message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
-        cors_allowed_origins=[],
+        cors_allowed_origins=[o.strip() for o in app.config["SOCKETIO_CORS_ORIGINS"].split(",") if o.strip()]
+        or None,  # None: same origin only
     )
+    app.extensions["socket_registry"] = make_registry(app.config.get("SOCKETIO_MESSAGE_QUEUE"))
     app.extensions["login_throttle"] = LoginThrottle(
         app.config["RATELIMIT_STORAGE_URI"],
         app.config["LOGIN_FAILURE_LIMIT"],

@@ -10,6 +10,7 @@ from app.api.spec import endpoint
 from app.auth.hooks import run_after_login
 from app.auth.tokens import issue_access_token, revoke_token
 from app.errors import InvalidCredentials
+from app.realtime.events import disconnect_token
 from app.schemas import LoginOut, LoginRequest, OkOut, RegisterRequest, UserEnvelope, UserOut, dump
 from app.services import accounts
 from app.settings import business_settings
@@ -71,6 +72,7 @@ def logout() -> Any:
     """Revoke the token this request carries."""
     claims = get_jwt()
     revoke_token(claims["jti"], current_user.id, datetime.fromtimestamp(claims["exp"], UTC))
+    disconnect_token(claims["jti"])
     return {"ok": True}
 
 

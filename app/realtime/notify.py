@@ -1,5 +1,6 @@
 """The only place that emits: events go to each user's personal room, after commit."""
 
+import uuid
 from collections.abc import Iterable
 
 from app.extensions import socketio
@@ -16,3 +17,11 @@ def publish(events: Iterable[Event]) -> None:
     for event in events:
         for user_id in event.user_ids:
             socketio.emit(event.name, event.payload, to=user_room(user_id))
+
+
+def publish_typing(
+    conversation_id: uuid.UUID, user_id: uuid.UUID, is_typing: bool, recipients: Iterable[uuid.UUID]
+) -> None:
+    """Tell the other participants that a user is (or stopped) typing."""
+    payload = {"conversationId": str(conversation_id), "userId": str(user_id), "isTyping": is_typing}
+    publish([Event("typing", payload, tuple(str(uid) for uid in recipients))])

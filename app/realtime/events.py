@@ -1,0 +1,213 @@
+"""Socket.IO handlers: authenticate on connect, join rooms, relay typing, take delivery acks.
+
+Each handler is a few lines: check the socket's user, call a service, return an ack.
+Only notify.py emits.
+"""
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, request
+from flask_jwt_extended import decode_token
+from flask_socketio import ConnectionRefusedError, join_room, leave_room
+from jwt.exceptions import ExpiredSignatureError, PyJWTError
+from pydantic import ValidationError
+
+from app.auth.tokens import is_revoked
+from app.errors import AppError
+from app.extensions import db, socketio
+from app.models import User
+from app.realtime import notify
+from app.realtime.schemas import AckPayload, ConversationPayload, TypingPayload
+from app.services import conversations, messaging
+
+TOKEN_COOKIE = "access_token_cookie"
+
+
+@dataclass
+class SocketUser:
+    """Who a connected socket belongs to, and its token."""
+
+    user_id: str
+    jti: str
+    expires_at: float
+    typing_times: list[float]
+
+
+_sockets: dict[str, SocketUser] = {}
+
+
+def refuse(code: str, message: str) -> ConnectionRefusedError:
+    """A connect_error the client can read: {code, message}."""
+    return ConnectionRefusedError({"code": code, "message": message})
+
+
+def token_from(auth: Any) -> str | None:
+    """The access token from the auth payload, the query string or the web UI cookie."""
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        return auth["token"]
+    return request.args.get("token") or request.cookies.get(TOKEN_COOKIE)
+
+
+def authenticate_socket(auth: Any) -> SocketUser:
+    """Verify the socket's token (signature, algorithm, expiry, revocation, user)."""
+    token = token_from(auth)
+    if not token:
+        raise refuse("unauthorized", "An access token is required (auth: {token}).")
+    try:
+        claims = decode_token(token)
+    except ExpiredSignatureError:
+        raise refuse("token_expired", "The access token has expired; log in again.") from None
+    except (PyJWTError, ValueError, KeyError) as error:
+        raise refuse("invalid_token", f"The access token is invalid: {error}.") from None
+    if claims.get("type") != "access":
+        raise refuse("invalid_token", "Only access tokens can open a socket.")
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except (KeyError, ValueError):
+        raise refuse("invalid_token", "The access token names no user.") from None
+    try:
+        revoked = is_revoked(claims["jti"])
+        exists = db.session.get(User, user_id) is not None
+    finally:
+        db.session.remove()
+    if revoked:
+        raise refuse("token_revoked", "The access token was revoked; log in again.")
+    if not exists:
+        raise refuse("invalid_token", "The account of this token no longer exists.")
+    return SocketUser(str(user_id), claims["jti"], float(claims["exp"]), [])
+
+
+def current_socket() -> SocketUser | None:
+    """The user of the socket that sent the current event, if its token is still valid."""
+    socket = _sockets.get(request.sid)  # type: ignore[attr-defined]
+    if socket is None or socket.expires_at <= time.time():
+        return None
+    return socket
+
+
+def registry() -> Any:
+    """The token -> sockets registry of this app."""
+    return current_app.extensions["socket_registry"]
+
+
+@socketio.on("connect")
+def on_connect(auth: Any = None) -> None:
+    """Accept a socket with a valid token and put it in its user's room."""
+    socket = authenticate_socket(auth)
+    sid = request.sid  # type: ignore[attr-defined]
+    _sockets[sid] = socket
+    join_room(notify.user_room(socket.user_id))
+    registry().add(socket.jti, sid, socket.expires_at)
+
+
+@socketio.on("disconnect")
+def on_disconnect(reason: Any = None) -> None:
+    """Forget the socket."""
+    socket = _sockets.pop(request.sid, None)  # type: ignore[attr-defined]
+    if socket is not None:
+        registry().remove(socket.jti, request.sid)  # type: ignore[attr-defined]
+
+
+def _refused(code: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message}}
+
+
+def _parse(model: Any, data: Any) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _conversation_room(conversation_id: uuid.UUID) -> str:
+    return f"conversation:{conversation_id}"
+
+
+@socketio.on("join")
+def on_join(data: Any = None) -> dict[str, Any]:
+    """Join a conversation's room; refused for a conversation the user is not in."""
+    socket = current_socket()
+    if socket is None:
+        return _refused("unauthorized", "The socket's token is no longer valid.")
+    payload = _parse(ConversationPayload, data)
+    if payload is None:
+        return _refused("validation_error", "Send {conversationId}.")
+    try:
+        conversations.require_participant(payload.conversation_id, uuid.UUID(socket.user_id))
+    except AppError as error:
+        return _refused(error.code, error.message)
+    finally:
+        db.session.remove()
+    join_room(_conversation_room(payload.conversation_id))
+    return {"ok": True}
+
+
+@socketio.on("leave")
+def on_leave(data: Any = None) -> dict[str, Any]:
+    """Leave a conversation's room."""
+    payload = _parse(ConversationPayload, data)
+    if payload is None:
+        return _refused("validation_error", "Send {conversationId}.")
+    leave_room(_conversation_room(payload.conversation_id))
+    return {"ok": True}
+
+
+def typing_allowed(socket: SocketUser, now: float) -> bool:
+    """At most TYPING_EVENTS_PER_SECOND typing events per socket in any second."""
+    limit = current_app.config["TYPING_EVENTS_PER_SECOND"]
+    socket.typing_times = [t for t in socket.typing_times if now - t < 1.0]
+    if len(socket.typing_times) >= limit:
+        return False
+    socket.typing_times.append(now)
+    return True
+
+
+@socketio.on("typing")
+def on_typing(data: Any = None) -> dict[str, Any]:
+    """Relay a typing indicator to the other participants of the conversation."""
+    socket = current_socket()
+    if socket is None:
+        return _refused("unauthorized", "The socket's token is no longer valid.")
+    payload = _parse(TypingPayload, data)
+    if payload is None:
+        return _refused("validation_error", "Send {conversationId, isTyping}.")
+    if not typing_allowed(socket, time.monotonic()):
+        return _refused("rate_limited", "Too many typing events.")
+    user_id = uuid.UUID(socket.user_id)
+    try:
+        conversations.require_participant(payload.conversation_id, user_id)
+        others = [uid for uid in conversations.participant_ids(payload.conversation_id) if uid != user_id]
+    except AppError as error:
+        return _refused(error.code, error.message)
+    finally:
+        db.session.remove()
+    notify.publish_typing(payload.conversation_id, user_id, payload.is_typing, others)
+    return {"ok": True}
+
+
+@socketio.on("message:ack")
+def on_message_ack(data: Any = None) -> dict[str, Any]:
+    """This socket received these messages: set deliveredAt once and tell the senders."""
+    socket = current_socket()
+    if socket is None:
+        return _refused("unauthorized", "The socket's token is no longer valid.")
+    payload = _parse(AckPayload, data)
+    if payload is None:
+        return _refused("validation_error", "Send {messageIds: [id, ...]} (1 to 500 ids).")
+    try:
+        events = messaging.mark_delivered(uuid.UUID(socket.user_id), payload.message_ids)
+    finally:
+        db.session.remove()
+    notify.publish(events)
+    return {"ok": True, "delivered": sum(len(e.payload["messageIds"]) for e in events)}
+
+
+def disconnect_token(jti: str) -> int:
+    """Disconnect every socket opened with this token, on every process."""
+    sids = registry().pop(jti)
+    for sid in sids:
+        socketio.server.disconnect(sid, namespace="/")
+    return len(sids)

@@ -1,0 +1,13 @@
+"""gunicorn settings read from the working directory: redacted access logs, eventlet's warning filtered."""
+
+import app.green  # noqa: F401  (silences eventlet's deprecation warning before the worker imports it)
+
+logger_class = "app.logs.RedactingGunicornLogger"
+worker_connections = 4096
+
+
+def on_starting(server):
+    """Let each worker hold thousands of sockets."""
+    from app.system import raise_open_file_limit
+
+    raise_open_file_limit()
