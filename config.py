@@ -88,6 +88,19 @@ class Config:
     TYPING_EVENTS_PER_SECOND = env_int("TYPING_EVENTS_PER_SECOND", 4, minimum=1)
     SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
 
+    # The web UI keeps the access token in an HttpOnly cookie; state-changing API
+    # calls from it carry the CSRF cookie's value in X-CSRF-TOKEN (double submit).
+    JWT_TOKEN_LOCATION = ["headers", "cookies"]
+    JWT_COOKIE_SECURE = env_bool("JWT_COOKIE_SECURE", False)
+    JWT_COOKIE_SAMESITE = "Lax"
+    JWT_COOKIE_CSRF_PROTECT = True
+    JWT_SESSION_COOKIE = False
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = JWT_COOKIE_SECURE
+    WTF_CSRF_TIME_LIMIT = None
+    NODE_MODULES = os.environ.get("NODE_MODULES", "")
+
     MAX_CONTENT_LENGTH = 64 * 1024
     JSON_SORT_KEYS = False
 
@@ -113,6 +126,8 @@ class ProductionConfig(Config):
     """gunicorn in production: secrets and the database must be given."""
 
     ENV_NAME = "production"
+    JWT_COOKIE_SECURE = env_bool("JWT_COOKIE_SECURE", True)
+    SESSION_COOKIE_SECURE = JWT_COOKIE_SECURE
 
     @classmethod
     def check(cls) -> None:

@@ -96,8 +96,10 @@ def register_blueprints(app: Flask) -> None:
 def register_errorhandlers(app: Flask) -> None:
     """One JSON error shape for everything."""
     from app.api.errors import register_error_handlers
+    from app.web.security import register_security_headers
 
     register_error_handlers(app)
+    register_security_headers(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -4,7 +4,7 @@ import logging
 import time
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -41,6 +41,14 @@ def _rollback() -> None:
         log.debug("rollback after an error failed", exc_info=True)
 
 
+def wants_html_page() -> bool:
+    """A browser asking for a page (not the API, not Socket.IO) gets an HTML error page."""
+    path = request.path
+    if path.startswith(("/api/", "/socket.io", "/healthz", "/static/", "/vendor/")):
+        return False
+    return request.accept_mimetypes.accept_html
+
+
 def handle_app_error(error: AppError) -> Any:
     """A service or handler refused the request."""
     _rollback()
@@ -58,6 +66,9 @@ def handle_http_exception(error: HTTPException) -> Any:
     """404, 405, 413 and the rest of Werkzeug's errors, in our shape."""
     _rollback()
     status = error.code or 500
+    if wants_html_page():
+        title = error.name if status != 404 else "Page not found"
+        return render_template("error.html", status=status, title=title, message=error.description), status
     code = _HTTP_CODES.get(status, "http_error")
     body = {"error": {"code": code, "message": error.description or error.name}}
     headers = {}

@@ -33,6 +33,12 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def end_session(claims: dict[str, Any], user_id: Any) -> None:
+    """Revoke a token at once and disconnect the sockets opened with it, on every process."""
+    revoke_token(claims["jti"], user_id, datetime.fromtimestamp(claims["exp"], UTC))
+    disconnect_token(claims["jti"])
+
+
 @bp.post("/register")
 @endpoint(
     "Create an account", body=RegisterRequest, response=UserEnvelope, status=201, auth=False, errors=(409,)
@@ -70,9 +76,7 @@ def login(body: LoginRequest) -> Any:
 @endpoint("Revoke the current token", response=OkOut)
 def logout() -> Any:
     """Revoke the token this request carries."""
-    claims = get_jwt()
-    revoke_token(claims["jti"], current_user.id, datetime.fromtimestamp(claims["exp"], UTC))
-    disconnect_token(claims["jti"])
+    end_session(get_jwt(), current_user.id)
     return {"ok": True}
 
 

@@ -43,7 +43,6 @@ def _unauthorized(message: str) -> Any:
 def register_token_callbacks(app: Flask) -> None:
     """Wire flask-jwt-extended to our users, our revocations and our error shape."""
     app.config["JWT_SECRET_KEY"] = app.config["JWT_SECRET"]
-    app.config.setdefault("JWT_TOKEN_LOCATION", ["headers"])
     app.config["JWT_ALGORITHM"] = "HS256"
     app.config["JWT_DECODE_ALGORITHMS"] = ["HS256"]
 

@@ -1,0 +1,139 @@
+// The composer: counter, expiration picker, the cost of the next message, sending.
+import { ApiError } from "./api.js";
+import { byId, setText } from "./dom.js";
+import { newClientMessageId } from "./ids.js";
+
+export class Composer {
+  constructor({ maxLength, minHours, maxHours, quota, send, onTyping }) {
+    this.maxLength = maxLength;
+    this.minHours = minHours;
+    this.maxHours = maxHours;
+    this.quota = quota;
+    this.send = send;
+    this.onTyping = onTyping;
+    this.form = byId("composer");
+    this.input = byId("message-input");
+    this.expiration = byId("expiration");
+    this.customField = byId("custom-hours-field");
+    this.customHours = byId("custom-hours");
+    this.button = byId("send-button");
+    this.error = byId("composer-error");
+    this.pending = null; // {content, clientMessageId}: a retry of the same text reuses the id
+    this.sending = false;
+  }
+
+  bind() {
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.submit();
+    });
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        this.submit();
+      }
+    });
+    this.input.addEventListener("input", () => {
+      this.refresh();
+      this.onTyping();
+    });
+    this.expiration.addEventListener("change", () => {
+      this.customField.hidden = this.expiration.value !== "custom";
+      if (!this.customField.hidden) this.customHours.focus();
+    });
+    this.quota.onChange(() => this.refresh());
+    this.refresh();
+  }
+
+  refresh() {
+    const length = this.input.value.length;
+    const counter = byId("char-counter");
+    setText(counter, `${length} / ${this.maxLength}`);
+    counter.classList.toggle("over", length > this.maxLength);
+    const quota = this.quota.quota;
+    let notice = "";
+    if (quota) {
+      notice = quota.nextMessageCost === 0
+        ? `This message is free (${quota.freeRemaining} free left today)`
+        : `This message costs ${quota.nextMessageCost} points (you have ${quota.pointsBalance})`;
+    }
+    const costNotice = byId("cost-notice");
+    setText(costNotice, notice);
+    costNotice.classList.toggle("paid", Boolean(quota && quota.nextMessageCost > 0));
+    this.button.disabled = this.sending;
+  }
+
+  showError(text) {
+    setText(this.error, text);
+    this.error.hidden = !text;
+  }
+
+  expirationHours() {
+    const value = this.expiration.value;
+    if (value === "") return { ok: true, hours: null };
+    const hours = value === "custom" ? Number(this.customHours.value) : Number(value);
+    if (!Number.isInteger(hours) || hours < this.minHours || hours > this.maxHours) {
+      return { ok: false, message: `Choose a whole number of hours from ${this.minHours} to ${this.maxHours}.` };
+    }
+    return { ok: true, hours };
+  }
+
+  async submit() {
+    if (this.sending) return;
+    const content = this.input.value;
+    if (!content.trim()) {
+      this.showError("Write something first.");
+      return;
+    }
+    if (content.length > this.maxLength) {
+      this.showError(`Messages can be at most ${this.maxLength} characters.`);
+      return;
+    }
+    const expiration = this.expirationHours();
+    if (!expiration.ok) {
+      this.showError(expiration.message);
+      return;
+    }
+    if (!this.pending || this.pending.content !== content) this.pending = { content, clientMessageId: newClientMessageId() };
+    this.sending = true;
+    this.refresh();
+    this.showError("");
+    try {
+      await this.send({
+        content,
+        clientMessageId: this.pending.clientMessageId,
+        maxCost: this.quota.nextCost(),
+        expirationHours: expiration.hours,
+      });
+      this.pending = null;
+      this.input.value = "";
+    } catch (error) {
+      this.showError(explain(error));
+      if (error instanceof ApiError && error.status !== 0) this.pending = null;
+      if (error instanceof ApiError && (error.code === "cost_exceeds_max" || error.code === "insufficient_points")) {
+        this.quota.load().catch(() => {});
+      }
+    } finally {
+      this.sending = false;
+      this.refresh();
+      this.input.focus();
+    }
+  }
+}
+
+export function explain(error) {
+  if (!(error instanceof ApiError)) return "Something went wrong; your message was not sent.";
+  const d = error.details;
+  switch (error.code) {
+    case "insufficient_points":
+      return `Not enough points: this message costs ${d.required} points and you have ${d.balance}. Your free messages for today are used up.`;
+    case "cost_exceeds_max":
+      return `The price changed: this message now costs ${d.cost} points. Press Send again to pay it.`;
+    case "rate_limited":
+      return `You are sending too fast. Try again in ${d.retryAfter || "a few"} seconds.`;
+    case "network_error":
+      return "Cannot reach the server; your message was not sent. Press Send to try again.";
+    default:
+      return error.message;
+  }
+}

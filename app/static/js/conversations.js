@@ -1,0 +1,154 @@
+// The conversation list (live) and the new-conversation search.
+import { api, query } from "./api.js";
+import { byId, h, setText } from "./dom.js";
+import { at } from "./time.js";
+
+export function otherParticipant(conversation, myId) {
+  return conversation.participants.find((p) => p.id !== myId) || conversation.participants[0];
+}
+
+function activity(conversation) {
+  return conversation.lastMessage ? conversation.lastMessage.createdAt : conversation.updatedAt;
+}
+
+export class ConversationList {
+  constructor({ me, openId, conversationCost }) {
+    this.me = me;
+    this.openId = openId;
+    this.conversationCost = conversationCost;
+    this.byId = new Map();
+    this.listeners = [];
+    this.expiryTimers = new Map();
+  }
+
+  onLoad(listener) {
+    this.listeners.push(listener);
+  }
+
+  async load() {
+    const { data } = await api("GET", "/api/conversations");
+    this.byId = new Map(data.conversations.map((c) => [c.id, c]));
+    if (this.openId && this.byId.has(this.openId)) this.byId.get(this.openId).unreadCount = 0;
+    this.render();
+    for (const listener of this.listeners) listener(this);
+  }
+
+  get(id) {
+    return this.byId.get(id);
+  }
+
+  // A message arrived (or was sent) in some conversation.
+  messageArrived(message, { seenNow }) {
+    const conversation = this.byId.get(message.conversationId);
+    if (!conversation) {
+      this.load();
+      return;
+    }
+    conversation.lastMessage = message;
+    conversation.updatedAt = message.createdAt;
+    if (message.senderId !== this.me.id && !seenNow) conversation.unreadCount += 1;
+    this.render();
+  }
+
+  added(conversation) {
+    this.byId.set(conversation.id, conversation);
+    this.render();
+  }
+
+  markRead(id) {
+    const conversation = this.byId.get(id);
+    if (conversation && conversation.unreadCount) {
+      conversation.unreadCount = 0;
+      this.render();
+    }
+  }
+
+  render() {
+    const list = byId("conversation-list");
+    const items = [...this.byId.values()].sort((a, b) => activity(b).localeCompare(activity(a)));
+    list.replaceChildren(...items.map((c) => this.renderItem(c)));
+    byId("no-conversations").hidden = items.length > 0;
+    this.armExpiry(items);
+  }
+
+  renderItem(conversation) {
+    const other = otherParticipant(conversation, this.me.id);
+    const last = conversation.lastMessage;
+    const preview = last ? (last.senderId === this.me.id ? `You: ${last.content}` : last.content) : "No messages yet";
+    const badge = h("span", { className: "unread-badge", "aria-label": `${conversation.unreadCount} unread` }, String(conversation.unreadCount));
+    badge.hidden = conversation.unreadCount === 0;
+    return h(
+      "li",
+      { dataset: { conversationId: conversation.id }, className: conversation.id === this.openId ? "active" : "" },
+      h(
+        "a",
+        { href: `/c/${conversation.id}`, "aria-current": conversation.id === this.openId ? "page" : null },
+        h("span", { className: "conv-name" }, other.displayName),
+        h("span", { className: "conv-preview" }, preview),
+        badge,
+      ),
+    );
+  }
+
+  // When a last message disappears, ask the server what the list looks like now.
+  armExpiry(items) {
+    for (const cancel of this.expiryTimers.values()) cancel();
+    this.expiryTimers.clear();
+    for (const conversation of items) {
+      const last = conversation.lastMessage;
+      if (last && last.expiresAt) this.expiryTimers.set(conversation.id, at(last.expiresAt, () => this.load()));
+    }
+  }
+
+  // The "start a conversation" search box.
+  bindSearch() {
+    const input = byId("user-search");
+    const results = byId("user-results");
+    let timer = null;
+    let latest = 0;
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(async () => {
+        const q = input.value.trim();
+        const ticket = ++latest;
+        if (!q) {
+          results.replaceChildren();
+          return;
+        }
+        try {
+          const { data } = await api("GET", `/api/users?${query({ q })}`);
+          if (ticket !== latest) return;
+          results.replaceChildren(
+            ...(data.users.length
+              ? data.users.map((user) => h("li", {}, this.userButton(user)))
+              : [h("li", { className: "empty" }, "No one by that name.")]),
+          );
+        } catch (error) {
+          results.replaceChildren(h("li", { className: "empty" }, error.message));
+        }
+      }, 150);
+    });
+  }
+
+  userButton(user) {
+    const label = user.displayName === user.username ? user.username : `${user.displayName} (@${user.username})`;
+    return h("button", { type: "button", dataset: { username: user.username }, onClick: () => this.start(user) }, label);
+  }
+
+  async start(user) {
+    try {
+      const { data } = await api("POST", "/api/conversations/create", {
+        receiverId: user.id,
+        pointsCost: this.conversationCost,
+      });
+      window.location.assign(`/c/${data.conversation.id}`);
+    } catch (error) {
+      byId("user-results").replaceChildren(h("li", { className: "empty", role: "alert" }, error.message));
+    }
+  }
+}
+
+export function setTitle(text) {
+  setText(byId("chat-title"), text);
+  document.title = `${text} · Messenger`;
+}
