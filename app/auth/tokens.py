@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g
 from flask_jwt_extended import create_access_token, decode_token
 
 from app import clock
@@ -36,6 +36,24 @@ def is_revoked(jti: str) -> bool:
     return db.session.get(RevokedToken, jti) is not None
 
 
+def load_token_user(payload: dict) -> tuple[User | None, bool]:
+    """The token's user and whether the token was revoked, in one query."""
+    try:
+        user_id = uuid.UUID(str(payload["sub"]))
+        jti = str(payload["jti"])
+    except (ValueError, KeyError, TypeError):
+        return None, False
+    row = db.session.execute(
+        sa.select(User, RevokedToken.jti)
+        .select_from(User)
+        .outerjoin(RevokedToken, RevokedToken.jti == jti)
+        .where(User.id == user_id)
+    ).first()
+    if row is None:
+        return None, False
+    return row[0], row[1] is not None
+
+
 def _unauthorized(message: str) -> Any:
     return error_response(Unauthorized(message))
 
@@ -46,16 +64,17 @@ def register_token_callbacks(app: Flask) -> None:
     app.config["JWT_ALGORITHM"] = "HS256"
     app.config["JWT_DECODE_ALGORITHMS"] = ["HS256"]
 
-    @jwt.user_lookup_loader
-    def _load_user(_header: dict, payload: dict) -> User | None:
-        try:
-            return db.session.get(User, uuid.UUID(payload["sub"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict, payload: dict) -> bool:
-        return is_revoked(payload["jti"])
+        user, revoked = load_token_user(payload)
+        g.token_user = user
+        return revoked
+
+    @jwt.user_lookup_loader
+    def _load_user(_header: dict, payload: dict) -> User | None:
+        if "token_user" in g:  # loaded with the revocation check, in the same query
+            return g.pop("token_user")
+        return load_token_user(payload)[0]
 
     jwt.user_lookup_error_loader(lambda _h, _p: _unauthorized("The account of this token no longer exists."))
     jwt.unauthorized_loader(lambda reason: _unauthorized("A bearer access token is required."))

@@ -2,7 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -125,15 +125,25 @@ def list_conversations(viewer_id: uuid.UUID) -> list[ConversationView]:
     return _views(viewer_id)
 
 
+def _aware(moment: datetime | str) -> datetime:
+    """A timestamp from a computed column (SQLite returns text, PostgreSQL naive or aware)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[ConversationView]:
     """Three set-based queries: conversations with counts, participants, last messages."""
     now = clock.now()
-    last_message_id = (
-        sa.select(Message.id)
+    newest_visible = (
+        sa.select(Message.id, Message.created_at)
         .where(Message.conversation_id == Conversation.id, visible_at(now))
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
-        .scalar_subquery()
+    )
+    last_message_id = newest_visible.with_only_columns(Message.id).scalar_subquery()
+    last_activity = sa.func.coalesce(
+        newest_visible.with_only_columns(Message.created_at).scalar_subquery(), Conversation.created_at
     )
     unread_count = (
         sa.select(sa.func.count())
@@ -146,10 +156,15 @@ def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[Conversa
         .scalar_subquery()
     )
     query = (
-        sa.select(Conversation, last_message_id.label("last_id"), unread_count.label("unread"))
+        sa.select(
+            Conversation,
+            last_message_id.label("last_id"),
+            last_activity.label("last_activity"),
+            unread_count.label("unread"),
+        )
         .join(ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id)
         .where(ConversationParticipant.user_id == viewer_id)
-        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        .order_by(sa.desc("last_activity"), Conversation.id.desc())
     )
     if only is not None:
         query = query.where(Conversation.id == only)
@@ -179,7 +194,7 @@ def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[Conversa
             id=row.Conversation.id,
             participants=people[row.Conversation.id],
             created_at=row.Conversation.created_at,
-            updated_at=row.Conversation.updated_at,
+            updated_at=max(row.Conversation.updated_at, _aware(row.last_activity)),
             last_message=last_messages.get(row.last_id) if row.last_id else None,
             unread_count=int(row.unread),
         )

@@ -3,20 +3,24 @@
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app import clock
 from app.database import begin_write
 from app.errors import (
     ClientMessageIdReused,
+    ConversationNotFound,
     CostExceedsMax,
     InvalidCursor,
     ValidationFailed,
 )
 from app.extensions import db
-from app.models import Conversation, ConversationParticipant, Message
+from app.models import ConversationParticipant, Message
+from app.models.types import new_id
 from app.schemas import MessageOut, QuotaOut, dump
 from app.services import points, quota
 from app.services.conversations import participant_ids, require_participant
@@ -40,7 +44,7 @@ class MessageDraft:
 class SendResult:
     """A stored message, what it cost, the quota after it, and the events to publish."""
 
-    message: Message
+    message: Message | dict[str, Any]
     created: bool
     charged_free: bool
     charged_points: int
@@ -92,62 +96,72 @@ def check_draft(draft: MessageDraft, settings: BusinessSettings) -> None:
 def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSettings) -> SendResult:
     """Store a message, taking a free slot or debiting points, all in one transaction.
 
-    Locks the sender's quota row, then (by the guarded debit) the wallet row, always
-    in that order. A retry with the same clientMessageId returns the first message.
+    Few round trips: one read of the participants, then the quota row is locked,
+    rolled over and counted by a single UPDATE; the message insert detects a
+    clientMessageId retry (ON CONFLICT DO NOTHING); only a paid message adds the
+    guarded wallet debit (which locks the wallet, always after the quota) and its
+    ledger row. Any refusal rolls the whole transaction back.
     """
     check_draft(draft, settings)
-    begin_write()
-    require_participant(draft.conversation_id, sender_id)
-    quota_row = quota.lock_quota(sender_id, settings)
-    if draft.client_message_id is not None:
-        earlier = _by_client_message_id(sender_id, draft.client_message_id)
-        if earlier is not None:
-            return _replay(earlier, draft, sender_id, settings)
-
-    now = clock.now()
-    cost = quota.price_of_next_message(quota_row)
-    if draft.max_cost is not None and cost > draft.max_cost:
-        raise CostExceedsMax(cost=cost)
-    message = Message(
-        conversation_id=draft.conversation_id,
-        sender_id=sender_id,
-        content=draft.content,
-        expires_at=now + timedelta(hours=draft.expiration_hours) if draft.expiration_hours else None,
-        client_message_id=draft.client_message_id,
-        points_charged=cost,
-        created_at=now,
-        updated_at=now,
-    )
-    db.session.add(message)
-    try:
-        db.session.flush()
-    except IntegrityError:  # defensive: the quota lock already serialises this sender
-        db.session.rollback()
-        earlier = _by_client_message_id(sender_id, draft.client_message_id or "")
-        if earlier is None:
-            raise
-        return _replay(earlier, draft, sender_id, settings)
-    balance = None
-    if cost:
-        balance = points.debit(
-            sender_id, cost, "message", message_id=message.id, conversation_id=draft.conversation_id
-        )
-    quota_row.messages_sent_today += 1
-    db.session.execute(
-        sa.update(Conversation).where(Conversation.id == draft.conversation_id).values(updated_at=now)
-    )
-    if balance is None:
-        balance = points.balance_of(sender_id)
-    view = quota.view_quota(quota_row, balance, settings)
     recipients = participant_ids(draft.conversation_id)
+    if sender_id not in recipients:
+        db.session.rollback()
+        raise ConversationNotFound()
+    begin_write()
+    claim = quota.claim_slot(sender_id, settings)
+    now = clock.now()
+    record = {
+        "id": new_id(),
+        "conversation_id": draft.conversation_id,
+        "sender_id": sender_id,
+        "content": draft.content,
+        "expires_at": now + timedelta(hours=draft.expiration_hours) if draft.expiration_hours else None,
+        "is_expired": False,
+        "delivered_at": None,
+        "is_read": False,
+        "read_at": None,
+        "client_message_id": draft.client_message_id,
+        "points_charged": claim.cost,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if not _insert_unless_retry(record):
+        db.session.rollback()  # undo the quota slot taken above
+        earlier = _by_client_message_id(sender_id, draft.client_message_id or "")
+        if earlier is None:  # pragma: no cover - the conflict names this row
+            raise ClientMessageIdReused()
+        return _replay(earlier, draft, sender_id, settings)
+    if draft.max_cost is not None and claim.cost > draft.max_cost:
+        raise CostExceedsMax(cost=claim.cost)
+    balance = claim.balance
+    if claim.cost:
+        balance = points.debit(
+            sender_id, claim.cost, "message", message_id=record["id"], conversation_id=draft.conversation_id
+        )
     db.session.commit()
 
-    message_json = dump(MessageOut, message)
+    view = quota.view_claim(claim, balance, settings)
     events = [
-        Event("message:new", message_json, tuple(str(uid) for uid in recipients)),
+        Event("message:new", dump(MessageOut, record), tuple(str(uid) for uid in recipients)),
         Event("quota:update", dump(QuotaOut, view), (str(sender_id),)),
     ]
-    return SendResult(message, True, cost == 0, cost, view, events)
+    return SendResult(record, True, claim.cost == 0, claim.cost, view, events)
+
+
+def _insert_unless_retry(record: dict[str, Any]) -> bool:
+    """Insert the message; False when the sender already used its clientMessageId."""
+    dialect = db.session.get_bind().dialect.name
+    if record["client_message_id"] is None or dialect not in {"postgresql", "sqlite"}:
+        db.session.execute(sa.insert(Message).values(**record))
+        return True
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(Message)
+        .values(**record)
+        .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
+        .returning(Message.id)
+    )
+    return db.session.execute(statement).first() is not None
 
 
 def _by_client_message_id(sender_id: uuid.UUID, client_message_id: str) -> Message | None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app import clock
 from app.extensions import db
-from app.models import MessageQuota
+from app.models import MessageQuota, PointsWallet
 from app.services import points
 from app.settings import BusinessSettings
 
@@ -40,36 +40,72 @@ def create_quota(user_id: uuid.UUID, settings: BusinessSettings) -> MessageQuota
     return quota
 
 
-def lock_quota(user_id: uuid.UUID, settings: BusinessSettings) -> MessageQuota:
-    """The user's quota row under a row lock (FOR UPDATE), rolled over to today if needed."""
-    quota = db.session.scalar(
-        sa.select(MessageQuota)
-        .where(MessageQuota.user_id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if quota is None:  # a user created before quotas existed: give them one now
-        quota = create_quota(user_id, settings)
-        db.session.flush()
+@dataclass(frozen=True)
+class QuotaClaim:
+    """A send's slot in today's quota: the count including it, and what it costs."""
+
+    messages_sent_today: int
+    daily_free_limit: int
+    points_per_message: int
+    quota_date: date
+    balance: int
+
+    @property
+    def cost(self) -> int:
+        """0 for a free slot, the per-message price beyond the free limit."""
+        return 0 if self.messages_sent_today <= self.daily_free_limit else self.points_per_message
+
+
+def claim_slot(user_id: uuid.UUID, settings: BusinessSettings) -> QuotaClaim:
+    """Lock the user's quota row and count one more send, in one UPDATE.
+
+    The UPDATE takes the row lock, rolls a row from an earlier day over (date
+    comparison, no timer) and returns the new count with the wallet balance, so
+    the caller learns the price without another round trip.
+    """
     today = clock.local_date(clock.now(), settings.quota_timezone)
-    if quota.quota_date != today:
-        roll_over(quota, today, settings)
-    return quota
+    same_day = MessageQuota.quota_date == today
+    balance = sa.select(PointsWallet.balance).where(PointsWallet.user_id == user_id).scalar_subquery()
+    statement = (
+        sa.update(MessageQuota)
+        .where(MessageQuota.user_id == user_id)
+        .values(
+            messages_sent_today=sa.case((same_day, MessageQuota.messages_sent_today + 1), else_=1),
+            daily_free_limit=sa.case(
+                (same_day, MessageQuota.daily_free_limit), else_=settings.daily_free_messages
+            ),
+            points_per_message=sa.case(
+                (same_day, MessageQuota.points_per_message), else_=settings.points_per_message
+            ),
+            quota_date=today,
+        )
+        .returning(
+            MessageQuota.messages_sent_today,
+            MessageQuota.daily_free_limit,
+            MessageQuota.points_per_message,
+            MessageQuota.quota_date,
+            balance,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    row = db.session.execute(statement).first()
+    if row is None:  # a user created before quotas existed: give them a row, then claim
+        create_quota(user_id, settings)
+        db.session.flush()
+        row = db.session.execute(statement).first()
+    sent, limit, price, quota_date, wallet_balance = row
+    return QuotaClaim(sent, limit, price, quota_date, int(wallet_balance or 0))
 
 
-def roll_over(quota: MessageQuota, today: date, settings: BusinessSettings) -> None:
-    """Start a new quota day; limits and prices follow the current settings from then on."""
-    quota.quota_date = today
-    quota.messages_sent_today = 0
-    quota.daily_free_limit = settings.daily_free_messages
-    quota.points_per_message = settings.points_per_message
-
-
-def price_of_next_message(quota: MessageQuota) -> int:
-    """0 while free messages remain today, the per-message price after."""
-    if quota.messages_sent_today < quota.daily_free_limit:
-        return 0
-    return quota.points_per_message
+def view_claim(claim: QuotaClaim, balance: int, settings: BusinessSettings) -> QuotaView:
+    """The quota right after a send."""
+    row = MessageQuota(
+        messages_sent_today=claim.messages_sent_today,
+        quota_date=claim.quota_date,
+        daily_free_limit=claim.daily_free_limit,
+        points_per_message=claim.points_per_message,
+    )
+    return view_quota(row, balance, settings)
 
 
 def view_quota(quota: MessageQuota, balance: int, settings: BusinessSettings) -> QuotaView:
