@@ -58,7 +58,8 @@ class Config:
 
     ENV_NAME = "base"
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    DB_POOL_SIZE = env_int("DB_POOL_SIZE", 40, minimum=1)
+    DB_POOL_SIZE = env_int("DB_POOL_SIZE", 20, minimum=1)
+    DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 10)
     DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10, minimum=1)
 
     JWT_SECRET = os.environ.get("JWT_SECRET") or None

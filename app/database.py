@@ -10,14 +10,14 @@ from app.extensions import db
 _IMMEDIATE = "sqlite_begin_immediate"
 
 
-def engine_options(uri: str, pool_size: int, pool_timeout: int) -> dict[str, Any]:
+def engine_options(uri: str, pool_size: int, max_overflow: int, pool_timeout: int) -> dict[str, Any]:
     """Pool settings for the URI: a pool sized for green threads, pre-ping on PostgreSQL."""
     if uri.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
     return {
         "pool_pre_ping": True,
         "pool_size": pool_size,
-        "max_overflow": pool_size,
+        "max_overflow": max_overflow,
         "pool_timeout": pool_timeout,
         "pool_recycle": 1800,
     }

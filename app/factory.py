@@ -43,7 +43,10 @@ def configure(app: Flask, config_class: type[Config], overrides: dict[str, Any])
     from app.database import engine_options
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
-        app.config["SQLALCHEMY_DATABASE_URI"], app.config["DB_POOL_SIZE"], app.config["DB_POOL_TIMEOUT"]
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        app.config["DB_POOL_SIZE"],
+        app.config["DB_MAX_OVERFLOW"],
+        app.config["DB_POOL_TIMEOUT"],
     )
     logging.getLogger("app").setLevel(logging.INFO)
 

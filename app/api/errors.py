@@ -80,7 +80,8 @@ def handle_http_exception(error: HTTPException) -> Any:
 def handle_unavailable(error: Exception) -> Any:
     """The database or Redis cannot be reached: 503, and the client may retry."""
     _rollback()
-    log.warning("dependency unavailable: %s", error.__class__.__name__)
+    cause = getattr(error, "orig", None) or error
+    log.warning("dependency unavailable: %s: %s", cause.__class__.__name__, str(cause).strip()[:300])
     return error_response(ServiceUnavailable())
 
 

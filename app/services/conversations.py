@@ -149,7 +149,7 @@ def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[Conversa
         sa.select(sa.func.count())
         .where(
             Message.conversation_id == Conversation.id,
-            Message.is_read.is_(False),
+            Message.is_read == sa.false(),
             Message.sender_id != viewer_id,
             visible_at(now),
         )

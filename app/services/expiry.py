@@ -13,7 +13,7 @@ from app.models import ConversationParticipant, Message
 def visible_at(moment: datetime) -> sa.ColumnElement[bool]:
     """The condition for a message that has not expired at `moment`, marked or not."""
     return sa.and_(
-        Message.is_expired.is_(False),
+        Message.is_expired == sa.false(),
         sa.or_(Message.expires_at.is_(None), Message.expires_at > moment),
     )
 
@@ -28,7 +28,7 @@ def mark_expired_for_user(user_id: uuid.UUID) -> int:
         sa.update(Message)
         .where(
             Message.conversation_id.in_(user_conversations),
-            Message.is_expired.is_(False),
+            Message.is_expired == sa.false(),
             Message.expires_at.is_not(None),
             Message.expires_at <= now,
         )

@@ -272,7 +272,7 @@ def mark_read(
     conditions = [
         Message.conversation_id == conversation_id,
         Message.sender_id != reader_id,
-        Message.is_read.is_(False),
+        Message.is_read == sa.false(),
         visible_at(now),
     ]
     if message_ids is not None:
