@@ -23,6 +23,23 @@ _ERROR_TEXT = {
 }
 
 
+def apply_configured_limits(schemas: dict[str, Any], config: Any) -> None:
+    """Write the limits that come from settings (message length, expiration) into the schemas."""
+    for name, schema in schemas.items():
+        if not name.startswith("SendMessageRequest"):
+            continue
+        properties = schema.get("properties", {})
+        if "content" in properties:
+            properties["content"]["maxLength"] = config["MAX_MESSAGE_LENGTH"]
+            properties["content"]["minLength"] = 1
+            properties["content"]["description"] = "Not blank after trimming."
+        hours = properties.get("expirationHours", {})
+        for option in hours.get("anyOf", [hours]):
+            if option.get("type") == "integer":
+                option["minimum"] = config["MIN_EXPIRATION_HOURS"]
+                option["maximum"] = config["MAX_EXPIRATION_HOURS"]
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     """Walk the URL map and describe every endpoint that carries an EndpointSpec."""
     endpoints: list[tuple[str, str, EndpointSpec]] = []
@@ -41,6 +58,8 @@ def build_document(app: Flask) -> dict[str, Any]:
     schema_map, definitions = models_json_schema(
         keyed, ref_template="#/components/schemas/{model}", by_alias=True
     )
+
+    apply_configured_limits(definitions.get("$defs", {}), app.config)
 
     def ref(model: Any, mode: str) -> dict[str, Any]:
         return schema_map[(model, mode)]
