@@ -87,6 +87,7 @@ class Config:
     LOGIN_ADDRESS_FAILURE_LIMIT = os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50 per 15 minutes")
 
     TYPING_EVENTS_PER_SECOND = env_int("TYPING_EVENTS_PER_SECOND", 4, minimum=1)
+    SOCKET_EVENTS_PER_SECOND = env_int("SOCKET_EVENTS_PER_SECOND", 20, minimum=1)
     SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
 
     # The web UI keeps the access token in an HttpOnly cookie; state-changing API

@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -100,6 +100,12 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(RateLimitExceeded, handle_rate_limit)
     app.register_error_handler(HTTPException, handle_http_exception)
-    for unavailable in (OperationalError, PoolTimeout, RedisConnectionError, RedisTimeoutError):
+    for unavailable in (
+        OperationalError,
+        InterfaceError,
+        PoolTimeout,
+        RedisConnectionError,
+        RedisTimeoutError,
+    ):
         app.register_error_handler(unavailable, handle_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -33,7 +33,16 @@ class SocketUser:
     user_id: str
     jti: str
     expires_at: float
-    typing_times: list[float]
+    recent_events: dict[str, list[float]]
+
+    def allow(self, kind: str, per_second: int, now: float) -> bool:
+        """Count one `kind` event; False once this socket sent `per_second` of them in the last second."""
+        times = [t for t in self.recent_events.get(kind, []) if now - t < 1.0]
+        allowed = len(times) < per_second
+        if allowed:
+            times.append(now)
+        self.recent_events[kind] = times
+        return allowed
 
 
 _sockets: dict[str, SocketUser] = {}
@@ -77,7 +86,7 @@ def authenticate_socket(auth: Any) -> SocketUser:
         raise refuse("token_revoked", "The access token was revoked; log in again.")
     if not exists:
         raise refuse("invalid_token", "The account of this token no longer exists.")
-    return SocketUser(str(user_id), claims["jti"], float(claims["exp"]), [])
+    return SocketUser(str(user_id), claims["jti"], float(claims["exp"]), {})
 
 
 def current_socket() -> SocketUser | None:
@@ -86,6 +95,21 @@ def current_socket() -> SocketUser | None:
     if socket is None or socket.expires_at <= time.time():
         return None
     return socket
+
+
+def admit(kind: str) -> tuple[SocketUser | None, dict[str, Any] | None]:
+    """The socket of the current event, or the refusal to ack: invalid token or too many events.
+
+    Typing has its own, lower limit; joins, leaves and acks share SOCKET_EVENTS_PER_SECOND,
+    so one client cannot flood the server or the other participants.
+    """
+    socket = current_socket()
+    if socket is None:
+        return None, _refused("unauthorized", "The socket's token is no longer valid.")
+    setting = "TYPING_EVENTS_PER_SECOND" if kind == "typing" else "SOCKET_EVENTS_PER_SECOND"
+    if not socket.allow(kind, current_app.config[setting], time.monotonic()):
+        return None, _refused("rate_limited", f"Too many {kind} events; slow down.")
+    return socket, None
 
 
 def registry() -> Any:
@@ -129,9 +153,9 @@ def _conversation_room(conversation_id: uuid.UUID) -> str:
 @socketio.on("join")
 def on_join(data: Any = None) -> dict[str, Any]:
     """Join a conversation's room; refused for a conversation the user is not in."""
-    socket = current_socket()
-    if socket is None:
-        return _refused("unauthorized", "The socket's token is no longer valid.")
+    socket, refusal = admit("join")
+    if refusal:
+        return refusal
     payload = _parse(ConversationPayload, data)
     if payload is None:
         return _refused("validation_error", "Send {conversationId}.")
@@ -148,6 +172,9 @@ def on_join(data: Any = None) -> dict[str, Any]:
 @socketio.on("leave")
 def on_leave(data: Any = None) -> dict[str, Any]:
     """Leave a conversation's room."""
+    _, refusal = admit("leave")
+    if refusal:
+        return refusal
     payload = _parse(ConversationPayload, data)
     if payload is None:
         return _refused("validation_error", "Send {conversationId}.")
@@ -155,27 +182,15 @@ def on_leave(data: Any = None) -> dict[str, Any]:
     return {"ok": True}
 
 
-def typing_allowed(socket: SocketUser, now: float) -> bool:
-    """At most TYPING_EVENTS_PER_SECOND typing events per socket in any second."""
-    limit = current_app.config["TYPING_EVENTS_PER_SECOND"]
-    socket.typing_times = [t for t in socket.typing_times if now - t < 1.0]
-    if len(socket.typing_times) >= limit:
-        return False
-    socket.typing_times.append(now)
-    return True
-
-
 @socketio.on("typing")
 def on_typing(data: Any = None) -> dict[str, Any]:
     """Relay a typing indicator to the other participants of the conversation."""
-    socket = current_socket()
-    if socket is None:
-        return _refused("unauthorized", "The socket's token is no longer valid.")
+    socket, refusal = admit("typing")
+    if refusal:
+        return refusal
     payload = _parse(TypingPayload, data)
     if payload is None:
         return _refused("validation_error", "Send {conversationId, isTyping}.")
-    if not typing_allowed(socket, time.monotonic()):
-        return _refused("rate_limited", "Too many typing events.")
     user_id = uuid.UUID(socket.user_id)
     try:
         conversations.require_participant(payload.conversation_id, user_id)
@@ -191,9 +206,9 @@ def on_typing(data: Any = None) -> dict[str, Any]:
 @socketio.on("message:ack")
 def on_message_ack(data: Any = None) -> dict[str, Any]:
     """This socket received these messages: set deliveredAt once and tell the senders."""
-    socket = current_socket()
-    if socket is None:
-        return _refused("unauthorized", "The socket's token is no longer valid.")
+    socket, refusal = admit("message:ack")
+    if refusal:
+        return refusal
     payload = _parse(AckPayload, data)
     if payload is None:
         return _refused("validation_error", "Send {messageIds: [id, ...]} (1 to 500 ids).")

@@ -138,3 +138,18 @@ def test_logout_disconnects_the_tokens_sockets(api, alice, connect):
     api.client.post("/api/auth/logout", headers=alice.headers)
     assert not alice_socket.is_connected()
     assert not connect(alice).is_connected()
+
+
+def test_joins_and_acks_are_throttled_per_socket(app, api, alice, bob, chat, connect):
+    alice_socket = connect(alice)
+    limit = app.config["SOCKET_EVENTS_PER_SECOND"]
+    joins = [alice_socket.emit("join", {"conversationId": chat}, callback=True) for _ in range(limit + 2)]
+    assert [j["ok"] for j in joins] == [True] * limit + [False] * 2
+    assert joins[-1]["error"]["code"] == "rate_limited"
+    message_id = api.send(bob, chat, "ack flood").json["message"]["id"]
+    acks = [
+        alice_socket.emit("message:ack", {"messageIds": [message_id]}, callback=True)
+        for _ in range(limit + 1)
+    ]
+    assert acks[-1]["error"]["code"] == "rate_limited"
+    assert connect(alice).emit("join", {"conversationId": chat}, callback=True) == {"ok": True}
