@@ -154,7 +154,7 @@ export class ChatView {
     const status = mine ? statusOf(message) : null;
     const meta = h("span", { className: "message-meta" }, h("time", { datetime: message.createdAt }, formatTime(message.createdAt)));
     if (message.expiresAt) {
-      meta.append(h("span", { className: "expiry-mark", title: `Disappears ${formatDateTime(message.expiresAt)}`, "aria-label": `Disappears ${formatDateTime(message.expiresAt)}` }, "⏱"));
+      meta.append(h("span", { className: "expiry-mark", title: `Disappears ${formatDateTime(message.expiresAt)}`, "aria-label": `Disappears ${formatDateTime(message.expiresAt)}`, role: "img" }));
     }
     if (status) meta.append(h("span", { className: `message-status status-${status}` }, status));
     const element = h(

@@ -1,0 +1,58 @@
+"""The chat at desktop and phone width: screenshots for the docs, and no sideways scrolling on a phone."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+# Fixtures of tests/e2e/conftest.py.
+LiveServer = Any
+Windows = Any
+Ui = Any
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 800}
+MIN_PNG_BYTES = 8_000  # a blank or nearly blank page compresses to far less
+
+
+def test_chat_screenshots_at_desktop_and_phone_width_and_no_horizontal_scroll_on_a_phone(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, bob, conversation_id = pair
+    live_server.send(alice, conversation_id, "Hi Bob! Are we still on for lunch tomorrow?")
+    live_server.send(bob, conversation_id, "Yes, 12:30 at the usual place.")
+    live_server.send(
+        alice,
+        conversation_id,
+        "Great. I'll bring the printed plans so we can go through them together, page by page, "
+        "with a long-unbroken-word-like-this-one-https://example.com/a/very/long/path/that/must/wrap",
+    )
+    live_server.send(bob, conversation_id, "This one disappears in 24 hours.", expirationHours=24)
+    live_server.send(alice, conversation_id, "See you then!")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    for name, viewport, options in (
+        ("chat-desktop.png", DESKTOP, {}),
+        ("chat-phone.png", PHONE, {"is_mobile": True, "has_touch": True}),
+    ):
+        page = windows.open(viewport=viewport, **options)
+        ui.login(page, alice)
+        ui.open_chat(page, conversation_id)
+        expect(ui.messages(page)).to_have_count(5)
+        expect(page.locator("textarea#message-input")).to_be_in_viewport()
+        expect(page.locator("button#send-button")).to_be_in_viewport()
+        expect(ui.messages(page).last).to_be_in_viewport()
+        path = SCREENSHOTS / name
+        page.screenshot(path=str(path))
+        assert path.is_file()
+        assert path.stat().st_size > MIN_PNG_BYTES, f"{path} is only {path.stat().st_size} bytes"
+
+        if viewport is PHONE:
+            for path in (f"/c/{conversation_id}", "/", "/login"):
+                if path != f"/c/{conversation_id}":
+                    page.goto(path)
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"{path} is {width}px wide at a {PHONE['width']}px viewport"
