@@ -122,9 +122,18 @@ def on_connect(auth: Any = None) -> None:
     """Accept a socket with a valid token and put it in its user's room."""
     socket = authenticate_socket(auth)
     sid = request.sid  # type: ignore[attr-defined]
+    registry().add(socket.jti, sid, socket.expires_at)
+    # A logout that committed between the check above and this registration would
+    # have missed this socket: look once more, now that logout can find it.
+    try:
+        revoked = is_revoked(socket.jti)
+    finally:
+        db.session.remove()
+    if revoked:
+        registry().remove(socket.jti, sid)
+        raise refuse("token_revoked", "The access token was revoked; log in again.")
     _sockets[sid] = socket
     join_room(notify.user_room(socket.user_id))
-    registry().add(socket.jti, sid, socket.expires_at)
 
 
 @socketio.on("disconnect")
