@@ -4,8 +4,10 @@ Each handler is a few lines: check the socket's user, call a service, return an 
 Only notify.py emits.
 """
 
+import functools
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ from app.realtime.schemas import AckPayload, ConversationPayload, TypingPayload
 from app.services import conversations, messaging
 
 TOKEN_COOKIE = "access_token_cookie"
+Handler = Callable[..., dict[str, Any]]
 
 
 @dataclass
@@ -34,6 +37,11 @@ class SocketUser:
     jti: str
     expires_at: float
     recent_events: dict[str, list[float]]
+
+    @property
+    def user_uuid(self) -> uuid.UUID:
+        """The user's id as a UUID."""
+        return uuid.UUID(self.user_id)
 
     def allow(self, kind: str, per_second: int, now: float) -> bool:
         """Count one `kind` event; False once this socket sent `per_second` of them in the last second."""
@@ -159,72 +167,61 @@ def _conversation_room(conversation_id: uuid.UUID) -> str:
     return f"conversation:{conversation_id}"
 
 
-@socketio.on("join")
-def on_join(data: Any = None) -> dict[str, Any]:
+def client_event(name: str, payload_model: Any, hint: str) -> Callable[[Handler], Callable[..., Any]]:
+    """Register a client event: admit the socket (token, rate), validate the payload,
+    turn an AppError into a refused ack and give the connection back afterwards."""
+
+    def register(handler: Handler) -> Callable[..., Any]:
+        @functools.wraps(handler)
+        def handle(data: Any = None) -> dict[str, Any]:
+            socket, refusal = admit(name)
+            if refusal or socket is None:
+                return refusal or _refused("unauthorized", "The socket's token is no longer valid.")
+            payload = _parse(payload_model, data)
+            if payload is None:
+                return _refused("validation_error", hint)
+            try:
+                return handler(socket, payload)
+            except AppError as error:
+                return _refused(error.code, error.message)
+            finally:
+                db.session.remove()
+
+        return socketio.on(name)(handle)
+
+    return register
+
+
+@client_event("join", ConversationPayload, "Send {conversationId}.")
+def on_join(socket: SocketUser, payload: ConversationPayload) -> dict[str, Any]:
     """Join a conversation's room; refused for a conversation the user is not in."""
-    socket, refusal = admit("join")
-    if refusal:
-        return refusal
-    payload = _parse(ConversationPayload, data)
-    if payload is None:
-        return _refused("validation_error", "Send {conversationId}.")
-    try:
-        conversations.require_participant(payload.conversation_id, uuid.UUID(socket.user_id))
-    except AppError as error:
-        return _refused(error.code, error.message)
-    finally:
-        db.session.remove()
+    conversations.require_participant(payload.conversation_id, socket.user_uuid)
     join_room(_conversation_room(payload.conversation_id))
     return {"ok": True}
 
 
-@socketio.on("leave")
-def on_leave(data: Any = None) -> dict[str, Any]:
+@client_event("leave", ConversationPayload, "Send {conversationId}.")
+def on_leave(socket: SocketUser, payload: ConversationPayload) -> dict[str, Any]:
     """Leave a conversation's room."""
-    _, refusal = admit("leave")
-    if refusal:
-        return refusal
-    payload = _parse(ConversationPayload, data)
-    if payload is None:
-        return _refused("validation_error", "Send {conversationId}.")
     leave_room(_conversation_room(payload.conversation_id))
     return {"ok": True}
 
 
-@socketio.on("typing")
-def on_typing(data: Any = None) -> dict[str, Any]:
+@client_event("typing", TypingPayload, "Send {conversationId, isTyping}.")
+def on_typing(socket: SocketUser, payload: TypingPayload) -> dict[str, Any]:
     """Relay a typing indicator to the other participants of the conversation."""
-    socket, refusal = admit("typing")
-    if refusal:
-        return refusal
-    payload = _parse(TypingPayload, data)
-    if payload is None:
-        return _refused("validation_error", "Send {conversationId, isTyping}.")
-    user_id = uuid.UUID(socket.user_id)
-    try:
-        conversations.require_participant(payload.conversation_id, user_id)
-        others = [uid for uid in conversations.participant_ids(payload.conversation_id) if uid != user_id]
-    except AppError as error:
-        return _refused(error.code, error.message)
-    finally:
-        db.session.remove()
-    notify.publish_typing(payload.conversation_id, user_id, payload.is_typing, others)
+    participants = conversations.participant_ids(payload.conversation_id)
+    if socket.user_uuid not in participants:
+        return _refused("conversation_not_found", "No such conversation.")
+    others = [uid for uid in participants if uid != socket.user_uuid]
+    notify.publish_typing(payload.conversation_id, socket.user_uuid, payload.is_typing, others)
     return {"ok": True}
 
 
-@socketio.on("message:ack")
-def on_message_ack(data: Any = None) -> dict[str, Any]:
+@client_event("message:ack", AckPayload, "Send {messageIds: [id, ...]} (1 to 500 ids).")
+def on_message_ack(socket: SocketUser, payload: AckPayload) -> dict[str, Any]:
     """This socket received these messages: set deliveredAt once and tell the senders."""
-    socket, refusal = admit("message:ack")
-    if refusal:
-        return refusal
-    payload = _parse(AckPayload, data)
-    if payload is None:
-        return _refused("validation_error", "Send {messageIds: [id, ...]} (1 to 500 ids).")
-    try:
-        events = messaging.mark_delivered(uuid.UUID(socket.user_id), payload.message_ids)
-    finally:
-        db.session.remove()
+    events = messaging.mark_delivered(socket.user_uuid, payload.message_ids)
     notify.publish(events)
     return {"ok": True, "delivered": sum(len(e.payload["messageIds"]) for e in events)}
 
