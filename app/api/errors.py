@@ -29,6 +29,23 @@ _HTTP_CODES = {
 }
 
 
+# A database or Redis that cannot be reached: 503, never 500 (REST and socket handlers alike).
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether the error means a dependency is unreachable (not a bug)."""
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
+
+
 def error_response(error: AppError) -> tuple[Response, int, dict[str, str]]:
     """The JSON response of an AppError."""
     return jsonify(error.to_dict()), error.status, error.headers
@@ -87,7 +104,7 @@ def handle_unavailable(error: Exception) -> Any:
 
 def handle_unexpected(error: Exception) -> Any:
     """A bug: log it with its trace, answer 500 without one."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
+    if is_unavailable(error):
         return handle_unavailable(error)
     _rollback()
     log.exception("unhandled error")
@@ -100,12 +117,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(AppError, handle_app_error)
     app.register_error_handler(RateLimitExceeded, handle_rate_limit)
     app.register_error_handler(HTTPException, handle_http_exception)
-    for unavailable in (
-        OperationalError,
-        InterfaceError,
-        PoolTimeout,
-        RedisConnectionError,
-        RedisTimeoutError,
-    ):
+    for unavailable in UNAVAILABLE_ERRORS:
         app.register_error_handler(unavailable, handle_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

@@ -36,7 +36,7 @@ def client_address() -> str:
 def end_session(claims: dict[str, Any], user_id: Any) -> None:
     """Revoke a token at once and disconnect the sockets opened with it, on every process."""
     revoke_token(claims["jti"], user_id, datetime.fromtimestamp(claims["exp"], UTC))
-    disconnect_token(claims["jti"])
+    disconnect_token(claims["jti"], float(claims["exp"]))
 
 
 @bp.post("/register")

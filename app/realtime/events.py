@@ -5,6 +5,7 @@ Only notify.py emits.
 """
 
 import functools
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from jwt.exceptions import ExpiredSignatureError, PyJWTError
 from pydantic import ValidationError
 
+from app.api.errors import is_unavailable
 from app.auth.tokens import is_revoked
 from app.errors import AppError
 from app.extensions import db, socketio
@@ -25,7 +27,10 @@ from app.realtime import notify
 from app.realtime.schemas import AckPayload, ConversationPayload, TypingPayload
 from app.services import conversations, messaging
 
+log = logging.getLogger(__name__)
+
 TOKEN_COOKIE = "access_token_cookie"
+UNAVAILABLE = ("service_unavailable", "The service is temporarily unavailable; try again shortly.")
 Handler = Callable[..., dict[str, Any]]
 
 
@@ -57,8 +62,8 @@ _sockets: dict[str, SocketUser] = {}
 
 
 def refuse(code: str, message: str) -> ConnectionRefusedError:
-    """A connect_error the client can read: {code, message}."""
-    return ConnectionRefusedError({"code": code, "message": message})
+    """A connect_error the client can read: `err.message` and `err.data.code`."""
+    return ConnectionRefusedError(message, {"code": code, "message": message})
 
 
 def token_from(auth: Any) -> str | None:
@@ -72,7 +77,7 @@ def authenticate_socket(auth: Any) -> SocketUser:
     """Verify the socket's token (signature, algorithm, expiry, revocation, user)."""
     token = token_from(auth)
     if not token:
-        raise refuse("unauthorized", "An access token is required (auth: {token}).")
+        raise refuse("unauthorized", "An access token is required: send it as auth.token.")
     try:
         claims = decode_token(token)
     except ExpiredSignatureError:
@@ -125,20 +130,31 @@ def registry() -> Any:
     return current_app.extensions["socket_registry"]
 
 
+def _unavailable(error: Exception, what: str) -> None:
+    cause = getattr(error, "orig", None) or error
+    detail = str(cause).strip()[:300]
+    log.warning("%s: dependency unavailable: %s: %s", what, cause.__class__.__name__, detail)
+
+
 @socketio.on("connect")
 def on_connect(auth: Any = None) -> None:
-    """Accept a socket with a valid token and put it in its user's room."""
+    """Accept a socket with a valid token; a database or Redis that cannot be reached refuses it."""
+    try:
+        _connect(auth)
+    except ConnectionRefusedError:
+        raise
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        _unavailable(error, "socket connect")
+        raise refuse(*UNAVAILABLE) from None
+
+
+def _connect(auth: Any) -> None:
+    """Authenticate the socket, register it with its token and put it in its user's room."""
     socket = authenticate_socket(auth)
     sid = request.sid  # type: ignore[attr-defined]
-    registry().add(socket.jti, sid, socket.expires_at)
-    # A logout that committed between the check above and this registration would
-    # have missed this socket: look once more, now that logout can find it.
-    try:
-        revoked = is_revoked(socket.jti)
-    finally:
-        db.session.remove()
-    if revoked:
-        registry().remove(socket.jti, sid)
+    if not registry().add(socket.jti, sid, socket.expires_at):  # logged out meanwhile
         raise refuse("token_revoked", "The access token was revoked; log in again.")
     _sockets[sid] = socket
     join_room(notify.user_room(socket.user_id))
@@ -149,7 +165,12 @@ def on_disconnect(reason: Any = None) -> None:
     """Forget the socket."""
     socket = _sockets.pop(request.sid, None)  # type: ignore[attr-defined]
     if socket is not None:
-        registry().remove(socket.jti, request.sid)  # type: ignore[attr-defined]
+        try:
+            registry().remove(socket.jti, request.sid)  # type: ignore[attr-defined]
+        except Exception as error:  # the entry expires with the token anyway
+            if not is_unavailable(error):
+                raise
+            _unavailable(error, "socket disconnect")
 
 
 def _refused(code: str, message: str) -> dict[str, Any]:
@@ -169,7 +190,8 @@ def _conversation_room(conversation_id: uuid.UUID) -> str:
 
 def client_event(name: str, payload_model: Any, hint: str) -> Callable[[Handler], Callable[..., Any]]:
     """Register a client event: admit the socket (token, rate), validate the payload,
-    turn an AppError into a refused ack and give the connection back afterwards."""
+    turn an AppError (or an unreachable database or Redis) into a refused ack and give
+    the connection back afterwards."""
 
     def register(handler: Handler) -> Callable[..., Any]:
         @functools.wraps(handler)
@@ -184,6 +206,11 @@ def client_event(name: str, payload_model: Any, hint: str) -> Callable[[Handler]
                 return handler(socket, payload)
             except AppError as error:
                 return _refused(error.code, error.message)
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise
+                _unavailable(error, f"socket {name}")
+                return _refused(*UNAVAILABLE)
             finally:
                 db.session.remove()
 
@@ -226,9 +253,9 @@ def on_message_ack(socket: SocketUser, payload: AckPayload) -> dict[str, Any]:
     return {"ok": True, "delivered": sum(len(e.payload["messageIds"]) for e in events)}
 
 
-def disconnect_token(jti: str) -> int:
-    """Disconnect every socket opened with this token, on every process."""
-    sids = registry().pop(jti)
+def disconnect_token(jti: str, expires_at: float) -> int:
+    """Disconnect every socket opened with this token, on every process; refuse new ones."""
+    sids = registry().revoke(jti, expires_at)
     for sid in sids:
         socketio.server.disconnect(sid, namespace="/")
     return len(sids)

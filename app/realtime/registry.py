@@ -2,7 +2,10 @@
 
 One process keeps the map in memory; several processes (a Redis message queue)
 keep it in Redis, and `server.disconnect(sid)` reaches the process holding the
-socket through the queue.
+socket through the queue. A revoked token leaves a tombstone until it would have
+expired, and registering a socket checks it in the same atomic step: a socket
+that connects while its token is being logged out is either found by the logout
+or refused at registration, never left behind.
 """
 
 import threading
@@ -13,9 +16,9 @@ import redis
 
 
 class SocketRegistry(Protocol):
-    def add(self, jti: str, sid: str, expires_at: float) -> None: ...
+    def add(self, jti: str, sid: str, expires_at: float) -> bool: ...
     def remove(self, jti: str, sid: str) -> None: ...
-    def pop(self, jti: str) -> list[str]: ...
+    def revoke(self, jti: str, expires_at: float) -> list[str]: ...
 
 
 class MemorySocketRegistry:
@@ -23,12 +26,16 @@ class MemorySocketRegistry:
 
     def __init__(self) -> None:
         self._sids: dict[str, set[str]] = {}
+        self._revoked: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def add(self, jti: str, sid: str, expires_at: float) -> None:
-        """Remember that socket `sid` was opened with token `jti`."""
+    def add(self, jti: str, sid: str, expires_at: float) -> bool:
+        """Remember that socket `sid` was opened with token `jti`; False if the token is revoked."""
         with self._lock:
+            if jti in self._revoked:
+                return False
             self._sids.setdefault(jti, set()).add(sid)
+            return True
 
     def remove(self, jti: str, sid: str) -> None:
         """Forget a socket that disconnected."""
@@ -39,9 +46,12 @@ class MemorySocketRegistry:
                 if not sids:
                     del self._sids[jti]
 
-    def pop(self, jti: str) -> list[str]:
-        """The sockets of a token, forgotten."""
+    def revoke(self, jti: str, expires_at: float) -> list[str]:
+        """Mark the token revoked and return (and forget) its sockets."""
+        now = time.time()
         with self._lock:
+            self._revoked = {k: v for k, v in self._revoked.items() if v > now}
+            self._revoked[jti] = expires_at
             return sorted(self._sids.pop(jti, set()))
 
 
@@ -52,26 +62,34 @@ class RedisSocketRegistry:
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
 
-    def add(self, jti: str, sid: str, expires_at: float) -> None:
-        """Remember that socket `sid` was opened with token `jti`."""
+    def _ttl(self, expires_at: float) -> int:
+        return max(60, int(expires_at - time.time()) + 60)
+
+    def add(self, jti: str, sid: str, expires_at: float) -> bool:
+        """Remember that socket `sid` was opened with token `jti`; False if the token is revoked."""
         key = self.prefix + jti
-        ttl = max(60, int(expires_at - time.time()) + 60)
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.exists(key + ":revoked")
         pipe.sadd(key, sid)
-        pipe.expire(key, ttl)
-        pipe.execute()
+        pipe.expire(key, self._ttl(expires_at))
+        revoked, _, _ = pipe.execute()
+        if revoked:
+            self.redis.srem(key, sid)
+            return False
+        return True
 
     def remove(self, jti: str, sid: str) -> None:
         """Forget a socket that disconnected."""
         self.redis.srem(self.prefix + jti, sid)
 
-    def pop(self, jti: str) -> list[str]:
-        """The sockets of a token, forgotten."""
+    def revoke(self, jti: str, expires_at: float) -> list[str]:
+        """Mark the token revoked and return (and forget) its sockets."""
         key = self.prefix + jti
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(key + ":revoked", 1, ex=self._ttl(expires_at))
         pipe.smembers(key)
         pipe.delete(key)
-        members, _ = pipe.execute()
+        _, members, _ = pipe.execute()
         return sorted(m.decode() for m in members)
 
 
