@@ -69,6 +69,7 @@ class Config:
     PASSWORD_HASH_MEMORY_KIB = env_int("PASSWORD_HASH_MEMORY_KIB", 65536, minimum=8)
 
     SOCKETIO_MESSAGE_QUEUE = os.environ.get("SOCKETIO_MESSAGE_QUEUE") or None
+    SOCKETIO_CHANNEL = os.environ.get("SOCKETIO_CHANNEL", "messaging")
 
     DAILY_FREE_MESSAGES = env_int("DAILY_FREE_MESSAGES", 20)
     POINTS_PER_MESSAGE = env_int("POINTS_PER_MESSAGE", 10)

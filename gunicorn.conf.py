@@ -11,3 +11,8 @@ def on_starting(server):
     from app.system import raise_open_file_limit
 
     raise_open_file_limit()
+
+
+# gunicorn 25's control socket defaults to one path per user, which several
+# processes on one host would share; this service does not use it.
+control_socket_disable = True

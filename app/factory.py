@@ -76,10 +76,13 @@ def register_extensions(app: Flask) -> None:
         app,
         async_mode=green.ASYNC_MODE,
         message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+        channel=app.config["SOCKETIO_CHANNEL"],
         cors_allowed_origins=[o.strip() for o in app.config["SOCKETIO_CORS_ORIGINS"].split(",") if o.strip()]
         or None,  # None: same origin only
     )
-    app.extensions["socket_registry"] = make_registry(app.config.get("SOCKETIO_MESSAGE_QUEUE"))
+    app.extensions["socket_registry"] = make_registry(
+        app.config.get("SOCKETIO_MESSAGE_QUEUE"), app.config["SOCKETIO_CHANNEL"]
+    )
     app.extensions["login_throttle"] = LoginThrottle(
         app.config["RATELIMIT_STORAGE_URI"],
         app.config["LOGIN_FAILURE_LIMIT"],

@@ -93,8 +93,8 @@ class RedisSocketRegistry:
         return sorted(m.decode() for m in members)
 
 
-def make_registry(message_queue: str | None) -> SocketRegistry:
+def make_registry(message_queue: str | None, channel: str) -> SocketRegistry:
     """A Redis registry when the deployment has a Redis queue, else an in-memory one."""
     if message_queue and message_queue.startswith(("redis://", "rediss://", "unix://")):
-        return RedisSocketRegistry(message_queue)
+        return RedisSocketRegistry(message_queue, prefix=f"{channel}:socket-token:")
     return MemorySocketRegistry()
