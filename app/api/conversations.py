@@ -28,6 +28,7 @@ bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
     response=ConversationEnvelope,
     status=201,
     errors=(402, 404, 409),
+    also=((200, "The pair already has a conversation: that one, with pointsCharged 0"),),
 )
 def create(body: CreateConversationRequest) -> Any:
     """Start a conversation with another user, or return the one the pair already has."""

@@ -56,6 +56,7 @@ def fetch(query: MessagesQuery) -> Any:
     response=SendOut,
     status=201,
     errors=(402, 404, 409, 429),
+    also=((200, "A retry with a used clientMessageId: the message first created, nothing charged"),),
 )
 def send(body: SendMessageRequest) -> Any:
     """Send a message; a retry with the same clientMessageId answers 200 with the first one."""

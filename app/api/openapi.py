@@ -85,6 +85,8 @@ def build_document(app: Flask) -> dict[str, Any]:
         if spec.response is not None:
             success["content"] = {"application/json": {"schema": ref(spec.response, "serialization")}}
         operation["responses"][str(spec.status)] = success
+        for code, description in spec.also:
+            operation["responses"][str(code)] = {**success, "description": description}
         codes = set(spec.errors) | ({400, 413, 415} if spec.body else set()) | ({401} if spec.auth else set())
         for code in sorted(codes):
             operation["responses"][str(code)] = {

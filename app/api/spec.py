@@ -31,6 +31,8 @@ class EndpointSpec:
     auth: bool = True
     errors: tuple[int, ...] = field(default_factory=tuple)
     tag: str = ""
+    # Other success statuses with the same body, and what each means (e.g. 200 for a replay).
+    also: tuple[tuple[int, str], ...] = field(default_factory=tuple)
 
 
 def _reject_constant(name: str) -> Any:
@@ -94,6 +96,7 @@ def endpoint(
     status: int = 200,
     auth: bool = True,
     errors: tuple[int, ...] = (),
+    also: tuple[tuple[int, str], ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Validate the body and/or query of a view and describe it for OpenAPI."""
 
@@ -106,7 +109,9 @@ def endpoint(
                 kwargs["body"] = parse_json_body(body)
             return view(*args, **kwargs)
 
-        wrapper.api_spec = EndpointSpec(summary, body, query, response, status, auth, errors)  # type: ignore[attr-defined]
+        wrapper.api_spec = EndpointSpec(  # type: ignore[attr-defined]
+            summary, body, query, response, status, auth, errors, also=also
+        )
         return wrapper
 
     return decorate
