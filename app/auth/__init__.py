@@ -10,7 +10,7 @@ from app.api.spec import endpoint
 from app.auth.hooks import run_after_login
 from app.auth.tokens import issue_access_token, revoke_token
 from app.errors import InvalidCredentials
-from app.realtime.events import disconnect_token
+from app.realtime.events import disconnect_sockets, refuse_new_sockets
 from app.schemas import LoginOut, LoginRequest, OkOut, RegisterRequest, UserEnvelope, UserOut, dump
 from app.services import accounts
 from app.settings import business_settings
@@ -34,9 +34,14 @@ def client_address() -> str:
 
 
 def end_session(claims: dict[str, Any], user_id: Any) -> None:
-    """Revoke a token at once and disconnect the sockets opened with it, on every process."""
+    """Revoke a token at once and disconnect the sockets opened with it, on every process.
+
+    The socket registry (Redis with several processes) is told first: if it cannot be
+    reached the logout fails with 503 before anything changed, and a retry works.
+    """
+    sids = refuse_new_sockets(claims["jti"], float(claims["exp"]))
     revoke_token(claims["jti"], user_id, datetime.fromtimestamp(claims["exp"], UTC))
-    disconnect_token(claims["jti"], float(claims["exp"]))
+    disconnect_sockets(claims["jti"], sids)
 
 
 @bp.post("/register")

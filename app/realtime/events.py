@@ -253,9 +253,16 @@ def on_message_ack(socket: SocketUser, payload: AckPayload) -> dict[str, Any]:
     return {"ok": True, "delivered": sum(len(e.payload["messageIds"]) for e in events)}
 
 
-def disconnect_token(jti: str, expires_at: float) -> int:
-    """Disconnect every socket opened with this token, on every process; refuse new ones."""
-    sids = registry().revoke(jti, expires_at)
+def refuse_new_sockets(jti: str, expires_at: float) -> list[str]:
+    """Stop sockets of this token from registering from now on; the ones it has."""
+    return registry().revoke(jti, expires_at)
+
+
+def disconnect_sockets(jti: str, sids: list[str]) -> None:
+    """Disconnect these sockets of a revoked token, on whichever process holds them."""
     for sid in sids:
         socketio.server.disconnect(sid, namespace="/")
-    return len(sids)
+    try:
+        registry().forget(jti)
+    except Exception:  # the tombstone already refuses the token; the set expires with it
+        log.warning("could not forget the sockets of a revoked token", exc_info=True)

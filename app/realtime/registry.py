@@ -19,6 +19,7 @@ class SocketRegistry(Protocol):
     def add(self, jti: str, sid: str, expires_at: float) -> bool: ...
     def remove(self, jti: str, sid: str) -> None: ...
     def revoke(self, jti: str, expires_at: float) -> list[str]: ...
+    def forget(self, jti: str) -> None: ...
 
 
 class MemorySocketRegistry:
@@ -47,12 +48,17 @@ class MemorySocketRegistry:
                     del self._sids[jti]
 
     def revoke(self, jti: str, expires_at: float) -> list[str]:
-        """Mark the token revoked and return (and forget) its sockets."""
+        """Mark the token revoked (no new sockets) and return the sockets it has."""
         now = time.time()
         with self._lock:
             self._revoked = {k: v for k, v in self._revoked.items() if v > now}
             self._revoked[jti] = expires_at
-            return sorted(self._sids.pop(jti, set()))
+            return sorted(self._sids.get(jti, set()))
+
+    def forget(self, jti: str) -> None:
+        """Drop the token's sockets once they were disconnected."""
+        with self._lock:
+            self._sids.pop(jti, None)
 
 
 class RedisSocketRegistry:
@@ -83,14 +89,17 @@ class RedisSocketRegistry:
         self.redis.srem(self.prefix + jti, sid)
 
     def revoke(self, jti: str, expires_at: float) -> list[str]:
-        """Mark the token revoked and return (and forget) its sockets."""
+        """Mark the token revoked (no new sockets) and return the sockets it has."""
         key = self.prefix + jti
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(key + ":revoked", 1, ex=self._ttl(expires_at))
         pipe.smembers(key)
-        pipe.delete(key)
-        _, members, _ = pipe.execute()
+        _, members = pipe.execute()
         return sorted(m.decode() for m in members)
+
+    def forget(self, jti: str) -> None:
+        """Drop the token's sockets once they were disconnected."""
+        self.redis.delete(self.prefix + jti)
 
 
 def make_registry(message_queue: str | None, channel: str) -> SocketRegistry:
