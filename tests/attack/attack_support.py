@@ -20,10 +20,7 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,17 +31,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 import requests
 import socketio
 import sqlalchemy as sa
+from support.live import (
+    BIN,
+    PASSWORD,
+    TOP_LEVEL,
+    Account,
+    b64url,
+    clean_environment,
+    fail_or_skip,
+    free_port,
+    stop_process_group,
+)
+from support.live import forge_token as _forge_token
 
-TOP_LEVEL = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 JWT_SECRET = "attack-test-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"  # 64+ bytes: HS512 too
-PASSWORD = "password123"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 START_TIMEOUT = 45.0
@@ -53,56 +57,8 @@ EVENT_TIMEOUT = 5.0
 QUIET_WAIT = 0.5
 DEFAULT_BUDGET = 90.0  # seconds per test unless @pytest.mark.budget(n) says otherwise
 
-# Settings of the outer environment that would change what these tests expect.
-_APP_SETTINGS = (
-    "APP_ENV",
-    "DATABASE_URL",
-    "DB_POOL_SIZE",
-    "DB_MAX_OVERFLOW",
-    "DB_POOL_TIMEOUT",
-    "JWT_SECRET",
-    "JWT_ACCESS_TOKEN_EXPIRES",
-    "APP_SALT",
-    "PASSWORD_HASH_TIME_COST",
-    "PASSWORD_HASH_MEMORY_KIB",
-    "SOCKETIO_MESSAGE_QUEUE",
-    "SOCKETIO_CORS_ORIGINS",
-    "DAILY_FREE_MESSAGES",
-    "POINTS_PER_MESSAGE",
-    "MIN_EXPIRATION_HOURS",
-    "MAX_EXPIRATION_HOURS",
-    "MAX_MESSAGE_LENGTH",
-    "CONVERSATION_POINTS_COST",
-    "QUOTA_TIMEZONE",
-    "INITIAL_POINTS",
-    "RATELIMIT_ENABLED",
-    "RATELIMIT_STORAGE_URI",
-    "SEND_RATE_LIMIT",
-    "LOGIN_FAILURE_LIMIT",
-    "LOGIN_ADDRESS_FAILURE_LIMIT",
-    "TYPING_EVENTS_PER_SECOND",
-    "SOCKET_EVENTS_PER_SECOND",
-    "INSTANCE_PATH",
-    "FLASK_APP",
-    "GUNICORN_CMD_ARGS",
-    "WEB_CONCURRENCY",
-)
 # Lines in a server's output that always mean a bug: a trace, a 500, a hung worker, a deadlock.
 LOG_ALARMS = ("Traceback", "unhandled error", "WORKER TIMEOUT", "deadlock detected", '" 500 ')
-
-
-def fail_or_skip(reason: str) -> None:
-    """Skip locally; in CI a missing dependency fails the run."""
-    if IN_CI:
-        pytest.fail(reason + " (CI=true)")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def unique_name(prefix: str) -> str:
@@ -351,19 +307,6 @@ class Books:
 
 
 @dataclass
-class Account:
-    """A registered, logged-in user of a live server."""
-
-    id: str
-    username: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@dataclass
 class Server:
     """A running gunicorn (master + workers), its output and shortcuts for its REST API."""
 
@@ -503,7 +446,7 @@ def server_env(
     database_url: str, instance_path: Path, *, production_hashing: bool = False, **extra: str
 ) -> dict:
     """The environment of a server and of the CLI run against its database."""
-    env = {k: v for k, v in os.environ.items() if k not in _APP_SETTINGS}
+    env = clean_environment()
     env.update(
         APP_ENV="production",
         JWT_SECRET=JWT_SECRET,
@@ -535,17 +478,6 @@ def run_flask(env: dict[str, str], *args: str, timeout: float = 120) -> subproce
     if result.returncode != 0:
         pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGINT gunicorn's process group (quick shutdown), then SIGKILL whatever lingers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
 
 
 class Launcher:
@@ -618,7 +550,7 @@ class Launcher:
 
     def stop(self, server: Server) -> None:
         server.close_sessions()
-        _stop(server.process)
+        stop_process_group(server.process)
 
     def stop_all(self) -> None:
         """Stop the servers, then the private dependencies (last started, first stopped)."""
@@ -652,40 +584,9 @@ def wait_until_ready(server: Server, timeout: float = START_TIMEOUT) -> None:
 # --------------------------------------------------------------------------- tokens
 
 
-def forge_token(
-    user_id: str,
-    *,
-    expires_in: float = 3600,
-    key: str = JWT_SECRET,
-    algorithm: str = "HS256",
-    token_type: str = "access",
-    **claims: Any,
-) -> str:
-    """A token with the claims flask-jwt-extended issues, signed as told."""
-    now = int(time.time())
-    payload = {
-        "fresh": False,
-        "iat": now - 10,
-        "jti": str(uuid.uuid4()),
-        "type": token_type,
-        "sub": user_id,
-        "nbf": now - 10,
-        "exp": int(now + expires_in),
-        **claims,
-    }
-    return jwt.encode(payload, key, algorithm=algorithm)
-
-
-def b64url(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def unsigned_token(user_id: str) -> str:
-    """`alg: none`, no signature."""
-    now = int(time.time())
-    claims = {"fresh": False, "iat": now, "jti": str(uuid.uuid4()), "type": "access", "sub": user_id}
-    claims |= {"nbf": now, "exp": now + 3600}
-    return f"{b64url({'alg': 'none', 'typ': 'JWT'})}.{b64url(claims)}."
+def forge_token(user_id: str, *, key: str = JWT_SECRET, **options: Any) -> str:
+    """A token signed with this suite's key unless told otherwise."""
+    return _forge_token(user_id, key=key, **options)
 
 
 def with_payload(token: str, **changes: Any) -> str:

@@ -27,9 +27,9 @@ from attack_support import (
     forge_token,
     iso_now,
     unique_name,
-    unsigned_token,
     with_payload,
 )
+from support.live import unsigned_token
 
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("attack")]
 

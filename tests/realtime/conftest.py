@@ -16,16 +16,10 @@ websocket only; every received event is recorded, and tests wait for events with
 timeouts of at most EVENT_TIMEOUT seconds rather than sleeping.
 """
 
-import base64
 import contextlib
-import json
-import os
 import random
 import re
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -34,17 +28,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 import redis
 import requests
 import socketio
+from support.live import (
+    BIN,
+    IN_CI,
+    PASSWORD,
+    TOP_LEVEL,
+    Account,
+    clean_environment,
+    free_port,
+    stop_process_group,
+    unsigned_token,
+)
+from support.live import forge_token as _forge_token
 
-TOP_LEVEL = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 JWT_SECRET = "realtime-test-secret-0123456789abcdefghijklmnopqrstuv"  # 52 characters
-PASSWORD = "password123"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_CLAIM_KEY = "realtime-tests:claimed-by"
 
@@ -53,38 +54,6 @@ REQUEST_TIMEOUT = 15.0
 EVENT_TIMEOUT = 5.0  # the longest any test waits for one event
 QUIET_WAIT = 0.5  # how long "nothing arrives" is watched, after a positive control arrived
 
-# Settings of the outer environment that would change what these tests expect.
-_APP_SETTINGS = (
-    "APP_ENV",
-    "DATABASE_URL",
-    "DB_POOL_SIZE",
-    "DB_POOL_TIMEOUT",
-    "JWT_SECRET",
-    "JWT_ACCESS_TOKEN_EXPIRES",
-    "APP_SALT",
-    "PASSWORD_HASH_TIME_COST",
-    "PASSWORD_HASH_MEMORY_KIB",
-    "SOCKETIO_MESSAGE_QUEUE",
-    "SOCKETIO_CORS_ORIGINS",
-    "DAILY_FREE_MESSAGES",
-    "POINTS_PER_MESSAGE",
-    "MIN_EXPIRATION_HOURS",
-    "MAX_EXPIRATION_HOURS",
-    "MAX_MESSAGE_LENGTH",
-    "CONVERSATION_POINTS_COST",
-    "QUOTA_TIMEZONE",
-    "INITIAL_POINTS",
-    "RATELIMIT_ENABLED",
-    "RATELIMIT_STORAGE_URI",
-    "SEND_RATE_LIMIT",
-    "LOGIN_FAILURE_LIMIT",
-    "LOGIN_ADDRESS_FAILURE_LIMIT",
-    "TYPING_EVENTS_PER_SECOND",
-    "INSTANCE_PATH",
-    "FLASK_APP",
-    "GUNICORN_CMD_ARGS",
-    "WEB_CONCURRENCY",
-)
 # Lines in a server's output that always mean a bug on the server side.
 LOG_ALARMS = ("Traceback", "WORKER TIMEOUT", "Exception in", "deadlock detected")
 
@@ -92,16 +61,9 @@ LOG_ALARMS = ("Traceback", "WORKER TIMEOUT", "Exception in", "deadlock detected"
 # --------------------------------------------------------------------------- helpers
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def server_env(database_url: str, instance_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a server process and of the CLI run against its database."""
-    env = {k: v for k, v in os.environ.items() if k not in _APP_SETTINGS}
+    env = clean_environment()
     env.update(
         APP_ENV="production",
         JWT_SECRET=JWT_SECRET,
@@ -159,38 +121,9 @@ def claim_redis_db() -> tuple[int, redis.Redis]:
     pytest.fail("no empty Redis database is free for the realtime tests")
 
 
-def forge_token(
-    user_id: str,
-    *,
-    expires_in: float = 3600,
-    key: str = JWT_SECRET,
-    algorithm: str = "HS256",
-    token_type: str = "access",
-) -> str:
-    """A token with the claims flask-jwt-extended issues, signed as told."""
-    now = int(time.time())
-    claims = {
-        "fresh": False,
-        "iat": now - 10,
-        "jti": str(uuid.uuid4()),
-        "type": token_type,
-        "sub": user_id,
-        "nbf": now - 10,
-        "exp": int(now + expires_in),
-    }
-    return jwt.encode(claims, key, algorithm=algorithm)
-
-
-def unsigned_token(user_id: str) -> str:
-    """A token with `alg: none` and no signature (a forgery any client could make)."""
-
-    def part(obj: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    now = int(time.time())
-    claims = {"fresh": False, "iat": now, "jti": str(uuid.uuid4()), "type": "access", "sub": user_id}
-    claims |= {"nbf": now, "exp": now + 3600}
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+def forge_token(user_id: str, *, key: str = JWT_SECRET, **options: Any) -> str:
+    """A token signed with this suite's key unless told otherwise."""
+    return _forge_token(user_id, key=key, **options)
 
 
 # --------------------------------------------------------------------------- sockets
@@ -333,24 +266,6 @@ class Sock:
 
 
 # --------------------------------------------------------------------------- servers
-
-
-@dataclass
-class Account:
-    """A registered, logged-in user of a live server."""
-
-    id: str
-    username: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The Authorization header of this user."""
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def session(self, token: str) -> "Account":
-        """The same user with another token (another login)."""
-        return Account(self.id, self.username, token)
 
 
 @dataclass
@@ -594,17 +509,6 @@ def _wait_until_ready(server: LiveServer, workers: int) -> None:
     pytest.fail(f"{server.kind} server not ready in {START_TIMEOUT}s ({last}):\n{server.log()}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server's process group (SIGINT: gunicorn's quick shutdown), then kill what lingers."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
-    with contextlib.suppress(ProcessLookupError):  # whatever of the group survived (an orphaned worker)
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-
-
 class ServerLauncher:
     """Starts server processes; stops them all at teardown."""
 
@@ -652,7 +556,7 @@ class ServerLauncher:
         """Stop every server started here."""
         for server in self.servers:
             server.close_sessions()
-            _stop(server.process)
+            stop_process_group(server.process)
 
 
 def _database_for(kind: str, request: pytest.FixtureRequest, workdir: Path) -> str:
@@ -713,6 +617,7 @@ def server_pair(
             database_url,
             workdir / "instance",
             SOCKETIO_MESSAGE_QUEUE=redis_url,
+            SOCKETIO_CHANNEL=f"realtime-{uuid.uuid4().hex}",
             RATELIMIT_STORAGE_URI=redis_url,
             SEND_RATE_LIMIT=PAIR_SEND_RATE_LIMIT,
         )

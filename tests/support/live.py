@@ -1,0 +1,140 @@
+"""What every suite that starts real servers needs: ports, environment, process groups, tokens."""
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+TOP_LEVEL = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PASSWORD = "password123"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Settings of the outer environment that would change what a test server does.
+APP_SETTINGS = (
+    "APP_ENV",
+    "DATABASE_URL",
+    "DB_POOL_SIZE",
+    "DB_MAX_OVERFLOW",
+    "DB_POOL_TIMEOUT",
+    "JWT_SECRET",
+    "JWT_ACCESS_TOKEN_EXPIRES",
+    "APP_SALT",
+    "PASSWORD_HASH_TIME_COST",
+    "PASSWORD_HASH_MEMORY_KIB",
+    "SOCKETIO_MESSAGE_QUEUE",
+    "SOCKETIO_CHANNEL",
+    "SOCKETIO_CORS_ORIGINS",
+    "DAILY_FREE_MESSAGES",
+    "POINTS_PER_MESSAGE",
+    "MIN_EXPIRATION_HOURS",
+    "MAX_EXPIRATION_HOURS",
+    "MAX_MESSAGE_LENGTH",
+    "CONVERSATION_POINTS_COST",
+    "QUOTA_TIMEZONE",
+    "INITIAL_POINTS",
+    "RATELIMIT_ENABLED",
+    "RATELIMIT_STORAGE_URI",
+    "SEND_RATE_LIMIT",
+    "LOGIN_FAILURE_LIMIT",
+    "LOGIN_ADDRESS_FAILURE_LIMIT",
+    "TYPING_EVENTS_PER_SECOND",
+    "SOCKET_EVENTS_PER_SECOND",
+    "INSTANCE_PATH",
+    "FLASK_APP",
+    "GUNICORN_CMD_ARGS",
+    "WEB_CONCURRENCY",
+)
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any of the app's settings."""
+    return {k: v for k, v in os.environ.items() if k not in APP_SETTINGS}
+
+
+def fail_or_skip(reason: str) -> None:
+    """Skip locally; in CI a missing dependency fails the run."""
+    if IN_CI:
+        pytest.fail(reason + " (CI=true)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT the server's process group (gunicorn's quick shutdown), then SIGKILL what lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+    with contextlib.suppress(ProcessLookupError):  # whatever of the group survived (an orphaned worker)
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+@dataclass
+class Account:
+    """A registered, logged-in user of a live server."""
+
+    id: str
+    username: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header of this user."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def b64url(data: dict[str, Any]) -> str:
+    """A JWT segment."""
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def forge_token(
+    user_id: str,
+    *,
+    key: str,
+    expires_in: float = 3600,
+    algorithm: str = "HS256",
+    token_type: str = "access",
+    **claims: Any,
+) -> str:
+    """A token with the claims flask-jwt-extended issues, signed as told."""
+    now = int(time.time())
+    payload = {
+        "fresh": False,
+        "iat": now - 10,
+        "jti": str(uuid.uuid4()),
+        "type": token_type,
+        "sub": user_id,
+        "nbf": now - 10,
+        "exp": int(now + expires_in),
+        **claims,
+    }
+    return jwt.encode(payload, key, algorithm=algorithm)
+
+
+def unsigned_token(user_id: str) -> str:
+    """A token with `alg: none` and no signature (a forgery any client could make)."""
+    now = int(time.time())
+    claims = {"fresh": False, "iat": now, "jti": str(uuid.uuid4()), "type": "access", "sub": user_id}
+    claims |= {"nbf": now, "exp": now + 3600}
+    return f"{b64url({'alg': 'none', 'typ': 'JWT'})}.{b64url(claims)}."
