@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: install run migrate seed test test-fast lint format clean
+.PHONY: install run migrate seed test test-fast lint format clean bench
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -x -q -m "not server"
+
+# Benchmarks (bench/README.md): `make bench` (full, < 30 min) writes bench/results/;
+# `make bench QUICK=1` (< 3 min) writes bench/results/quick/.
+bench: install
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
 lint: install
 	$(BIN)/ruff check .

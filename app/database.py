@@ -50,16 +50,15 @@ def begin_write() -> None:
     """Start the session's transaction as a writer.
 
     On SQLite the transaction takes the write lock up front (BEGIN IMMEDIATE), which
-    serialises writers the way row locks do on PostgreSQL; elsewhere it is a no-op
-    until the service takes its row locks. Any read-only transaction still open is
-    ended first so that the write lock is taken before the first read.
+    serialises writers the way row locks do on PostgreSQL; any read-only transaction
+    still open is ended first so that the write lock is taken before the next read.
+    Elsewhere it does nothing: the service's row locks serialise writers, and the
+    reads before them may share the transaction (no extra commit round trip).
     """
     session = db.session()
+    if session.get_bind().dialect.name != "sqlite":
+        return
     if session.in_transaction():
         session.commit()
     session.connection(execution_options={_IMMEDIATE: True})
 
-
-def is_postgresql() -> bool:
-    """Whether the session talks to PostgreSQL."""
-    return db.session.get_bind().dialect.name == "postgresql"

@@ -77,7 +77,7 @@ def register_token_callbacks(app: Flask) -> None:
         return load_token_user(payload)[0]
 
     jwt.user_lookup_error_loader(lambda _h, _p: _unauthorized("The account of this token no longer exists."))
-    jwt.unauthorized_loader(lambda reason: _unauthorized("A bearer access token is required."))
+    jwt.unauthorized_loader(lambda reason: _unauthorized(f"A valid access token is required ({reason})."))
     jwt.invalid_token_loader(lambda reason: _unauthorized(f"The access token is invalid: {reason}."))
     jwt.expired_token_loader(lambda _h, _p: _unauthorized("The access token has expired; log in again."))
     jwt.revoked_token_loader(lambda _h, _p: _unauthorized("The access token was revoked; log in again."))

@@ -114,10 +114,15 @@ def register() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    """Revoke the cookie's token, disconnect its sockets and clear the cookies."""
+    """Revoke the cookie's token, disconnect its sockets and clear the cookies.
+
+    Without the form's CSRF token nothing happens: another site cannot log you out.
+    """
     form = LogoutForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("web.home"))
     user = browser_user()
-    if form.validate_on_submit() and user is not None:
+    if user is not None:
         end_session(get_jwt(), user.id)
     response = redirect(url_for("web.login"))
     unset_jwt_cookies(response)

@@ -132,3 +132,26 @@ def test_unknown_page_is_an_html_error_page_but_api_stays_json(client):
     assert page.status_code == 404
     assert "Page not found" in page.get_data(as_text=True)
     assert client.get("/api/nowhere", headers={"Accept": "text/html"}).json["error"]["code"] == "not_found"
+
+
+def test_every_cookie_authenticated_write_needs_the_csrf_header(browser, api, alice, bob, carol, chat):
+    api.send(bob, chat, "unread")
+    writes = [
+        ("/api/messages/send", {"conversationId": chat, "content": "forged"}),
+        ("/api/messages/read", {"conversationId": chat}),
+        ("/api/conversations/create", {"receiverId": carol.id}),
+        ("/api/auth/logout", None),
+    ]
+    for path, body in writes:
+        response = browser.post(path, json=body) if body is not None else browser.post(path)
+        assert response.status_code == 401, path
+        assert "CSRF" in response.json["error"]["message"], path
+    assert api.quota(alice).json["messagesSentToday"] == 0
+    assert api.conversations(alice).json["conversations"][0]["unreadCount"] == 1
+    assert len(api.conversations(alice).json["conversations"]) == 1
+    assert browser.get("/").status_code == 200  # still logged in: logout was refused too
+    page = browser.get("/").get_data(as_text=True)
+    assert browser.post("/logout", data={}).status_code == 302
+    assert browser.get("/").status_code == 200, "a logout form without its CSRF token logged out"
+    assert browser.post("/logout", data={"csrf_token": csrf_from(page)}).status_code == 302
+    assert browser.get("/").status_code == 302

@@ -131,3 +131,38 @@ def test_a_post_from_the_page_without_the_csrf_header_is_refused_and_sends_nothi
     answer = page.evaluate(POST_WITH_HEADERS, ["/api/messages/send", genuine, {"X-CSRF-TOKEN": csrf[0]}])
     assert answer["status"] == 201, answer
     assert [m["content"] for m in live_server.messages(alice, conversation_id)] == ["genuine"]
+
+
+XSS_PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    "<svg onload=alert(3)>",
+    '"><iframe src="javascript:alert(4)"></iframe>',
+    '<a href="javascript:alert(5)">click</a>',
+    "<details open ontoggle=alert(6)>",
+    "</textarea><script>alert(7)</script>",
+    "{{7*7}} ${alert(8)} `${alert(9)}`",
+    "<style>@import 'x';</style><b onmouseover=alert(10)>hover</b>",
+    "&lt;b&gt;entities stay entities&lt;/b&gt;",
+]
+
+
+def test_a_list_of_xss_payloads_is_stored_and_rendered_as_text_and_never_runs(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, bob, conversation_id = pair
+    for payload in XSS_PAYLOADS:
+        live_server.send(alice, conversation_id, payload)
+    stored = [m["content"] for m in live_server.messages(bob, conversation_id)]
+    assert stored[-len(XSS_PAYLOADS) :] == XSS_PAYLOADS  # stored exactly as sent
+    page = windows.open()
+    ui.login(page, bob)
+    ui.open_chat(page, conversation_id)
+    expect(ui.messages(page)).to_have_count(len(stored))
+    shown = page.locator("#messages .message-text").all_text_contents()
+    assert shown[-len(XSS_PAYLOADS) :] == XSS_PAYLOADS
+    for tag in ("script", "img", "svg", "iframe", "a", "details", "style", "b"):
+        assert page.locator(f"#messages {tag}").count() == 0, f"a <{tag}> element was created"
+    page.locator("#messages .message-text").last.hover()
+    page.wait_for_timeout(500)  # handlers would have fired by now
+    assert windows.of(page).dialogs == [], "a dialog opened: text ran as HTML"

@@ -1,0 +1,1 @@
+"""Benchmarks: real gunicorn servers driven from a separate process (see bench/README.md)."""
