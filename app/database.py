@@ -61,4 +61,3 @@ def begin_write() -> None:
     if session.in_transaction():
         session.commit()
     session.connection(execution_options={_IMMEDIATE: True})
-
