@@ -1,7 +1,5 @@
 """The Alembic migrations build exactly the schema the models describe, and can be undone."""
 
-import contextlib
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from support.logs import logging_config_kept
 
 from app import create_app
 from app.extensions import db
@@ -26,28 +25,6 @@ MESSAGE_INDEXES = {
     "ix_messages_unread",
     "ix_messages_sender_id",
 }
-
-
-@contextlib.contextmanager
-def logging_config_kept() -> Iterator[None]:
-    """migrations/env.py runs logging.fileConfig, which disables every existing logger; undo that."""
-    manager = logging.Logger.manager
-    loggers = {name: lg for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-    saved = {name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate) for name, lg in loggers.items()}
-    root = logging.getLogger()
-    root_level, root_handlers = root.level, list(root.handlers)
-    try:
-        yield
-    finally:
-        for name, logger in list(manager.loggerDict.items()):
-            if not isinstance(logger, logging.Logger):
-                continue
-            if name in saved:
-                logger.disabled, logger.level, logger.handlers, logger.propagate = saved[name]
-            else:
-                logger.disabled = False
-        root.setLevel(root_level)
-        root.handlers = root_handlers
 
 
 @pytest.fixture(autouse=True)

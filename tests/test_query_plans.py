@@ -5,9 +5,7 @@ inside an app context while an engine listener records every statement and its
 parameters, and each recorded statement is then EXPLAINed with those parameters.
 """
 
-import contextlib
 import json
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from typing import Any
 import flask_migrate
 import pytest
 import sqlalchemy as sa
+from support.logs import logging_config_kept
 
 from app import create_app
 from app.extensions import db
@@ -165,28 +164,6 @@ def touching_messages(statements: list[Captured]) -> list[Captured]:
     found = [s for s in statements if "messages" in s.sql.replace("conversation_participants", "")]
     assert found, [s.sql for s in statements]
     return found
-
-
-@contextlib.contextmanager
-def logging_config_kept() -> Iterator[None]:
-    """migrations/env.py runs logging.fileConfig, which disables every existing logger; undo that."""
-    manager = logging.Logger.manager
-    loggers = {name: lg for name, lg in manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-    saved = {name: (lg.disabled, lg.level, list(lg.handlers), lg.propagate) for name, lg in loggers.items()}
-    root = logging.getLogger()
-    root_level, root_handlers = root.level, list(root.handlers)
-    try:
-        yield
-    finally:
-        for name, logger in list(manager.loggerDict.items()):
-            if not isinstance(logger, logging.Logger):
-                continue
-            if name in saved:
-                logger.disabled, logger.level, logger.handlers, logger.propagate = saved[name]
-            else:
-                logger.disabled = False
-        root.setLevel(root_level)
-        root.handlers = root_handlers
 
 
 @pytest.fixture(scope="module")
