@@ -74,13 +74,25 @@ class RetryingSender:
         self.gave_up.append(cmid)
 
 
-def run_senders(senders: list[RetryingSender], count: int, seconds: float) -> None:
-    """Each sender sends `count` messages one after another (all senders at once)."""
+def run_senders(
+    senders: list[RetryingSender], count: int, seconds: float, until: threading.Event | None = None
+) -> None:
+    """Each sender sends `count` messages one after another (all senders at once).
+
+    With `until`, each keeps sending until that event is set and it has sent 5 more
+    after it, so a fault injected meanwhile always meets requests in flight.
+    """
     deadline = time.monotonic() + seconds
 
     def loop(sender: RetryingSender) -> None:
-        for number in range(count):
+        number = after = 0
+        while number < count or (until is not None and after < 5):
+            if time.monotonic() > deadline:
+                break
             sender.send(number, deadline)
+            number += 1
+            if until is not None and until.is_set():
+                after += 1
 
     with ThreadPoolExecutor(max_workers=len(senders)) as pool:
         for future in [pool.submit(loop, sender) for sender in senders]:
@@ -233,7 +245,7 @@ def test_postgres_restart_mid_load_fails_cleanly_and_recovers_without_half_write
     restarter.start()
     socket_answers: list[Any] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
-        load = pool.submit(run_senders, senders, 30, 45)
+        load = pool.submit(run_senders, senders, 30, 45, restarted)
         while not restarted.is_set():  # socket events while the database goes away and comes back
             try:
                 socket_answers.append(

@@ -315,8 +315,10 @@ class LiveServer:
     def assert_clean_log(self, since: int = 0) -> None:
         """Fail if the server printed a trace or a worker timeout since `since`."""
         text = self.log(since)
-        alarms = [line for line in text.splitlines() if any(alarm in line for alarm in LOG_ALARMS)]
-        assert not alarms, f"{self.kind} server output shows errors:\n{text[-20000:]}"
+        lines = text.splitlines()
+        alarms = [n for n, line in enumerate(lines) if any(alarm in line for alarm in LOG_ALARMS)]
+        excerpts = "\n---\n".join("\n".join(lines[n : n + 40])[:6000] for n in alarms[:3])
+        assert not alarms, f"{self.kind} server output shows errors:\n{excerpts}"
 
     # ---- REST
 
