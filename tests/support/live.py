@@ -79,9 +79,13 @@ def free_port() -> int:
 
 
 def stop_process_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGINT the server's process group (gunicorn's quick shutdown), then SIGKILL what lingers."""
+    """SIGTERM the server's process group, then SIGKILL what lingers.
+
+    SIGTERM (gunicorn's graceful stop), not SIGINT: on SIGINT gunicorn's eventlet worker
+    calls sys.exit inside a green thread and eventlet's thread pool prints that at exit.
+    """
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=5)
     with contextlib.suppress(ProcessLookupError):  # whatever of the group survived (an orphaned worker)
