@@ -44,6 +44,7 @@ from support.live import (
     clean_environment,
     fail_or_skip,
     free_port,
+    log_alarms,
     stop_process_group,
 )
 from support.live import forge_token as _forge_token
@@ -334,7 +335,8 @@ class Server:
             pytest.fail(f"gunicorn exited with {self.process.returncode}; output:\n{self.log()[-20000:]}")
 
     def alarms(self, since: int = 0) -> list[str]:
-        return [line for line in self.log(since).splitlines() if any(a in line for a in LOG_ALARMS)]
+        lines = self.log(since).splitlines()
+        return [lines[n] for n in log_alarms("\n".join(lines), LOG_ALARMS)]
 
     def assert_clean_log(self, since: int = 0) -> None:
         alarms = self.alarms(since)

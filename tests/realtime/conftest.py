@@ -40,6 +40,7 @@ from support.live import (
     Account,
     clean_environment,
     free_port,
+    log_alarms,
     stop_process_group,
     unsigned_token,
 )
@@ -316,7 +317,7 @@ class LiveServer:
         """Fail if the server printed a trace or a worker timeout since `since`."""
         text = self.log(since)
         lines = text.splitlines()
-        alarms = [n for n, line in enumerate(lines) if any(alarm in line for alarm in LOG_ALARMS)]
+        alarms = log_alarms(text, LOG_ALARMS)
         excerpts = "\n---\n".join("\n".join(lines[n : n + 40])[:6000] for n in alarms[:3])
         assert not alarms, f"{self.kind} server output shows errors:\n{excerpts}"
 
