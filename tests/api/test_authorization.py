@@ -13,10 +13,7 @@ from typing import Any
 
 import jwt
 import pytest
-import sqlalchemy as sa
-
-from app.extensions import db
-from app.models import Conversation, Message, MessageQuota, PointsTransaction, PointsWallet
+from support.snapshot import db_state
 
 # (method, path) of every endpoint that needs a token; the request each sends is built below
 PROTECTED = [
@@ -39,37 +36,6 @@ ENDPOINT_IDS = [f"{method} {path}" for method, path in PROTECTED]
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def db_state() -> dict[str, Any]:
-    """Everything a request could write, read with fresh column queries."""
-    db.session.rollback()
-    state = {
-        "messages": sorted(
-            db.session.execute(
-                sa.select(
-                    Message.id,
-                    Message.content,
-                    Message.is_read,
-                    Message.read_at,
-                    Message.delivered_at,
-                    Message.updated_at,
-                )
-            ).all()
-        ),
-        "quotas": sorted(
-            db.session.execute(
-                sa.select(MessageQuota.user_id, MessageQuota.messages_sent_today, MessageQuota.quota_date)
-            ).all()
-        ),
-        "wallets": sorted(db.session.execute(sa.select(PointsWallet.user_id, PointsWallet.balance)).all()),
-        "ledger": sorted(db.session.execute(sa.select(PointsTransaction.id)).all()),
-        "conversations": sorted(
-            db.session.execute(sa.select(Conversation.id, Conversation.updated_at)).all()
-        ),
-    }
-    db.session.rollback()
-    return state
 
 
 def call(client: Any, method: str, path: str, context: dict[str, str], headers: dict[str, str]) -> Any:
