@@ -19,7 +19,7 @@ from app.schemas import (
     SendOut,
     dump,
 )
-from app.services import messaging, quota
+from app.services import messaging, quota, sending
 from app.settings import business_settings
 
 bp = Blueprint("messages", __name__, url_prefix="/api/messages")
@@ -60,14 +60,14 @@ def fetch(query: MessagesQuery) -> Any:
 )
 def send(body: SendMessageRequest) -> Any:
     """Send a message; a retry with the same clientMessageId answers 200 with the first one."""
-    draft = messaging.MessageDraft(
+    draft = sending.MessageDraft(
         conversation_id=body.conversation_id,
         content=body.content,
         expiration_hours=body.expiration_hours,
         client_message_id=body.client_message_id,
         max_cost=body.max_cost,
     )
-    result = messaging.send_message(current_user.id, draft, business_settings())
+    result = sending.send_message(current_user.id, draft, business_settings())
     publish(result.events)
     payload = {
         "message": dump(MessageOut, result.message),

@@ -1,6 +1,7 @@
 """JWT access tokens: issuing, revoking, and the callbacks that answer 401 in our shape."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,22 +37,36 @@ def is_revoked(jti: str) -> bool:
     return db.session.get(RevokedToken, jti) is not None
 
 
-def load_token_user(payload: dict) -> tuple[User | None, bool]:
-    """The token's user and whether the token was revoked, in one query."""
+@dataclass(frozen=True)
+class TokenAccount:
+    """The account a valid token belongs to: what requests read of `current_user`."""
+
+    id: uuid.UUID
+    username: str
+    display_name: str
+
+
+_users, _revoked = User.__table__.c, RevokedToken.__table__.c
+# Built once: the statement's cache key is computed on the first request only.
+_TOKEN_ACCOUNT = (
+    sa.select(_users.id, _users.username, _users.display_name, _revoked.jti)
+    .select_from(User.__table__)
+    .outerjoin(RevokedToken.__table__, _revoked.jti == sa.bindparam("jti", type_=sa.String))
+    .where(_users.id == sa.bindparam("user_id", type_=sa.Uuid))
+)
+
+
+def load_token_user(payload: dict) -> tuple[TokenAccount | None, bool]:
+    """The token's account and whether the token was revoked, in one query."""
     try:
         user_id = uuid.UUID(str(payload["sub"]))
         jti = str(payload["jti"])
     except (ValueError, KeyError, TypeError):
         return None, False
-    row = db.session.execute(
-        sa.select(User, RevokedToken.jti)
-        .select_from(User)
-        .outerjoin(RevokedToken, RevokedToken.jti == jti)
-        .where(User.id == user_id)
-    ).first()
+    row = db.session.execute(_TOKEN_ACCOUNT, {"user_id": user_id, "jti": jti}).first()
     if row is None:
         return None, False
-    return row[0], row[1] is not None
+    return TokenAccount(row.id, row.username, row.display_name), row.jti is not None
 
 
 def _unauthorized(message: str) -> Any:
@@ -71,7 +86,7 @@ def register_token_callbacks(app: Flask) -> None:
         return revoked
 
     @jwt.user_lookup_loader
-    def _load_user(_header: dict, payload: dict) -> User | None:
+    def _load_user(_header: dict, payload: dict) -> TokenAccount | None:
         if "token_user" in g:  # loaded with the revocation check, in the same query
             return g.pop("token_user")
         return load_token_user(payload)[0]

@@ -1,55 +1,20 @@
-"""Messages: fetching pages, sending under the quota and wallet locks, read receipts."""
+"""Messages: fetching pages, delivery and read receipts (sending is in app/services/sending.py)."""
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app import clock
-from app.database import begin_write
 from app.errors import (
-    ClientMessageIdReused,
-    ConversationNotFound,
-    CostExceedsMax,
     InvalidCursor,
-    ValidationFailed,
 )
 from app.extensions import db
 from app.models import ConversationParticipant, Message
-from app.models.types import new_id
-from app.schemas import MessageOut, QuotaOut, dump
-from app.services import points, quota
-from app.services.conversations import participant_ids, require_participant
+from app.services.conversations import require_participant
 from app.services.events import Event
 from app.services.expiry import visible_at
-from app.settings import BusinessSettings
-
-
-@dataclass(frozen=True)
-class MessageDraft:
-    """What a sender asks to send."""
-
-    conversation_id: uuid.UUID
-    content: str
-    expiration_hours: int | None = None
-    client_message_id: str | None = None
-    max_cost: int | None = None
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """A stored message, what it cost, the quota after it, and the events to publish."""
-
-    message: Message | dict[str, Any]
-    created: bool
-    charged_free: bool
-    charged_points: int
-    quota: quota.QuotaView
-    events: list[Event] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -69,118 +34,6 @@ class ReadResult:
     read_at: datetime | None
     message_ids: list[uuid.UUID]
     events: list[Event] = field(default_factory=list)
-
-
-def check_draft(draft: MessageDraft, settings: BusinessSettings) -> None:
-    """Apply the configured content and expiration rules; raises ValidationFailed."""
-    problems = []
-    if not draft.content.strip():
-        problems.append({"field": "content", "message": "must not be blank"})
-    elif len(draft.content) > settings.max_message_length:
-        problems.append(
-            {"field": "content", "message": f"must be at most {settings.max_message_length} characters"}
-        )
-    hours = draft.expiration_hours
-    if hours is not None and not settings.min_expiration_hours <= hours <= settings.max_expiration_hours:
-        problems.append(
-            {
-                "field": "expirationHours",
-                "message": f"must be from {settings.min_expiration_hours} "
-                f"to {settings.max_expiration_hours} hours",
-            }
-        )
-    if problems:
-        raise ValidationFailed(fields=problems)
-
-
-def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSettings) -> SendResult:
-    """Store a message, taking a free slot or debiting points, all in one transaction.
-
-    Few round trips: one read of the participants, then the quota row is locked,
-    rolled over and counted by a single UPDATE; the message insert detects a
-    clientMessageId retry (ON CONFLICT DO NOTHING); only a paid message adds the
-    guarded wallet debit (which locks the wallet, always after the quota) and its
-    ledger row. Any refusal rolls the whole transaction back.
-    """
-    check_draft(draft, settings)
-    recipients = participant_ids(draft.conversation_id)
-    if sender_id not in recipients:
-        db.session.rollback()
-        raise ConversationNotFound()
-    begin_write()
-    claim = quota.claim_slot(sender_id, settings)
-    now = clock.now()
-    record = {
-        "id": new_id(),
-        "conversation_id": draft.conversation_id,
-        "sender_id": sender_id,
-        "content": draft.content,
-        "expires_at": now + timedelta(hours=draft.expiration_hours) if draft.expiration_hours else None,
-        "is_expired": False,
-        "delivered_at": None,
-        "is_read": False,
-        "read_at": None,
-        "client_message_id": draft.client_message_id,
-        "points_charged": claim.cost,
-        "created_at": now,
-        "updated_at": now,
-    }
-    if not _insert_unless_retry(record):
-        db.session.rollback()  # undo the quota slot taken above
-        earlier = _by_client_message_id(sender_id, draft.client_message_id or "")
-        if earlier is None:  # pragma: no cover - the conflict names this row
-            raise ClientMessageIdReused()
-        return _replay(earlier, draft, sender_id, settings)
-    if draft.max_cost is not None and claim.cost > draft.max_cost:
-        raise CostExceedsMax(cost=claim.cost)
-    balance = claim.balance
-    if claim.cost:
-        balance = points.debit(
-            sender_id, claim.cost, "message", message_id=record["id"], conversation_id=draft.conversation_id
-        )
-    db.session.commit()
-
-    view = quota.view_claim(claim, balance, settings)
-    events = [
-        Event("message:new", dump(MessageOut, record), tuple(str(uid) for uid in recipients)),
-        Event("quota:update", dump(QuotaOut, view), (str(sender_id),)),
-    ]
-    return SendResult(record, True, claim.cost == 0, claim.cost, view, events)
-
-
-def _insert_unless_retry(record: dict[str, Any]) -> bool:
-    """Insert the message; False when the sender already used its clientMessageId."""
-    dialect = db.session.get_bind().dialect.name
-    if record["client_message_id"] is None or dialect not in {"postgresql", "sqlite"}:
-        db.session.execute(sa.insert(Message).values(**record))
-        return True
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(Message)
-        .values(**record)
-        .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
-        .returning(Message.id)
-    )
-    return db.session.execute(statement).first() is not None
-
-
-def _by_client_message_id(sender_id: uuid.UUID, client_message_id: str) -> Message | None:
-    return db.session.scalar(
-        sa.select(Message).where(
-            Message.sender_id == sender_id, Message.client_message_id == client_message_id
-        )
-    )
-
-
-def _replay(
-    earlier: Message, draft: MessageDraft, sender_id: uuid.UUID, settings: BusinessSettings
-) -> SendResult:
-    """Answer a retry with the message first created; charge nothing, emit nothing."""
-    if earlier.conversation_id != draft.conversation_id or earlier.content != draft.content:
-        db.session.rollback()
-        raise ClientMessageIdReused()
-    db.session.commit()
-    return SendResult(earlier, False, False, 0, quota.get_quota(sender_id, settings))
 
 
 def fetch_messages(

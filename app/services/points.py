@@ -36,10 +36,27 @@ def debit(
     message_id: uuid.UUID | None = None,
     conversation_id: uuid.UUID | None = None,
 ) -> int:
-    """Take `amount` points with a guarded update (which locks the wallet row) and log it.
+    """Take `amount` points and log it; returns the balance after the debit.
 
     Raises InsufficientPoints, changing nothing, when the balance is too low.
-    Returns the balance after the debit.
+    """
+    new_balance = try_debit(user_id, amount, reason, message_id=message_id, conversation_id=conversation_id)
+    if new_balance is None:
+        raise InsufficientPoints(required=amount, balance=balance_of(user_id))
+    return new_balance
+
+
+def try_debit(
+    user_id: uuid.UUID,
+    amount: int,
+    reason: str,
+    *,
+    message_id: uuid.UUID | None = None,
+    conversation_id: uuid.UUID | None = None,
+) -> int | None:
+    """Take `amount` points with a guarded update (which locks the wallet row) and log it.
+
+    Returns the balance after the debit, or None, changing nothing, when it is too low.
     """
     new_balance = db.session.scalar(
         sa.update(PointsWallet)
@@ -48,7 +65,7 @@ def debit(
         .returning(PointsWallet.balance)
     )
     if new_balance is None:
-        raise InsufficientPoints(required=amount, balance=balance_of(user_id))
+        return None
     _append_ledger(user_id, -amount, reason, new_balance, message_id, conversation_id)
     return int(new_balance)
 

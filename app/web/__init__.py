@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 
 from app.auth import client_address, end_session, hashing_cost
 from app.auth.hooks import run_after_login
-from app.auth.tokens import issue_access_token
+from app.auth.tokens import TokenAccount, issue_access_token
 from app.errors import AppError, InvalidCredentials
 from app.models import User
 from app.services import accounts
@@ -36,7 +36,7 @@ bp = Blueprint("web", __name__)
 VENDOR_FILES = {"socket.io.esm.min.js": "socket.io-client/dist"}
 
 
-def browser_user() -> User | None:
+def browser_user() -> TokenAccount | None:
     """The user of the access cookie, if it is valid."""
     try:
         verify_jwt_in_request(optional=True, locations=["cookies"])

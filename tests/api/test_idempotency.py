@@ -59,3 +59,26 @@ def test_retry_after_402_can_succeed_once_points_arrive(api, alice, chat):
     assert api.send(alice, chat, "paid", clientMessageId="later").status_code == 402
     points.grant_points("alice", 10)
     assert api.send(alice, chat, "paid", clientMessageId="later").status_code == 201
+
+
+def test_paid_retry_replays_even_when_the_wallet_is_now_empty(api, alice, chat):
+    points.grant_points("alice", 10)
+    for i in range(20):
+        api.send(alice, chat, f"free {i}")
+    first = api.send(alice, chat, "last paid one", clientMessageId="paid-last")
+    retry = api.send(alice, chat, "last paid one", clientMessageId="paid-last")
+    assert first.status_code == 201
+    assert retry.status_code == 200
+    assert retry.json["message"]["id"] == first.json["message"]["id"]
+    assert retry.json["quota"]["pointsBalance"] == 0
+    assert retry.json["quota"]["messagesSentToday"] == 21
+
+
+def test_retry_replays_even_when_max_cost_is_now_below_the_price(api, alice, chat):
+    first = api.send(alice, chat, "sent free", clientMessageId="free-then", maxCost=0)
+    for i in range(19):
+        api.send(alice, chat, f"free {i}")
+    retry = api.send(alice, chat, "sent free", clientMessageId="free-then", maxCost=0)
+    assert retry.status_code == 200
+    assert retry.json["message"]["id"] == first.json["message"]["id"]
+    assert api.quota(alice).json["messagesSentToday"] == 20

@@ -6,7 +6,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Message, PointsTransaction
+from app.models import Message, MessageQuota, PointsTransaction
 from app.services import points
 
 
@@ -130,3 +130,27 @@ def test_balance_always_equals_ledger_sum(app, api, alice, chat):
     assert quota["pointsBalance"] == 5
     user_id = ledger_rows(alice.id)[0].user_id
     assert points.ledger_sum(user_id) == 5
+
+
+def test_a_user_without_a_quota_row_gets_one_on_the_first_send(api, alice, chat):
+    db.session.execute(sa.delete(MessageQuota).where(MessageQuota.user_id == uuid.UUID(alice.id)))
+    db.session.commit()
+    response = api.send(alice, chat, "first since quotas")
+    assert response.status_code == 201, response.json
+    assert response.json["charged"] == {"free": True, "points": 0}
+    assert response.json["quota"]["messagesSentToday"] == 1
+    rows = db.session.scalars(sa.select(MessageQuota).where(MessageQuota.user_id == uuid.UUID(alice.id)))
+    assert [row.messages_sent_today for row in rows] == [1]
+
+
+def test_paid_send_and_its_ledger_row_agree_on_the_balance(app, api, alice, chat):
+    points.grant_points("alice", 25)
+    send_n(api, alice, chat, 20)
+    balances = [api.send(alice, chat, f"paid {i}").json["quota"]["pointsBalance"] for i in range(2)]
+    refused = api.send(alice, chat, "paid 3")
+    assert balances == [15, 5]
+    assert refused.status_code == 402
+    assert refused.json["error"]["balance"] == 5
+    charges = [row for row in ledger_rows(alice.id) if row.reason == "message"]
+    assert sorted(row.balance_after for row in charges) == [5, 15]
+    assert points.ledger_sum(uuid.UUID(alice.id)) == 5

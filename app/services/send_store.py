@@ -1,0 +1,81 @@
+"""Storing a send step by step: the portable path (SQLite), one statement at a time.
+
+PostgreSQL does the same in one statement (app/services/send_postgresql.py); both
+return a StoreOutcome and leave the transaction open for the caller to commit
+(when `stored`) or roll back.
+"""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.database import begin_write
+from app.extensions import db
+from app.models import Message
+from app.services import points, quota
+from app.services.conversations import participant_ids
+from app.settings import BusinessSettings
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    """What storing a send did, before the caller commits or rolls back.
+
+    `claim` is None when the sender is not in the conversation; `stored` is true
+    when the message (and, for a paid one, the debit and its ledger row) was written.
+    """
+
+    recipients: list[uuid.UUID]
+    claim: quota.QuotaClaim | None
+    stored: bool
+
+
+def store_step_by_step(
+    record: dict[str, Any], max_cost: int | None, settings: BusinessSettings
+) -> StoreOutcome:
+    """Check the participants, claim a quota slot, insert, then debit a paid message."""
+    recipients = participant_ids(record["conversation_id"])
+    if record["sender_id"] not in recipients:
+        return StoreOutcome(recipients, None, False)
+    begin_write()
+    claim = quota.claim_slot(record["sender_id"], settings)
+    if max_cost is not None and claim.cost > max_cost:
+        return StoreOutcome(recipients, claim, False)
+    record = {**record, "points_charged": claim.cost}
+    if not _insert_unless_retry(record):
+        return StoreOutcome(recipients, claim, False)
+    if claim.cost:
+        balance = points.try_debit(
+            record["sender_id"],
+            claim.cost,
+            "message",
+            message_id=record["id"],
+            conversation_id=record["conversation_id"],
+        )
+        if balance is None:
+            return StoreOutcome(recipients, claim, False)
+        claim = quota.QuotaClaim(
+            claim.messages_sent_today,
+            claim.daily_free_limit,
+            claim.points_per_message,
+            claim.quota_date,
+            balance,
+        )
+    return StoreOutcome(recipients, claim, True)
+
+
+def _insert_unless_retry(record: dict[str, Any]) -> bool:
+    """Insert the message; False when the sender already used its clientMessageId."""
+    if record["client_message_id"] is None or db.session.get_bind().dialect.name != "sqlite":
+        db.session.execute(sa.insert(Message).values(**record))
+        return True
+    statement = (
+        sqlite_insert(Message)
+        .values(**record)
+        .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
+        .returning(Message.id)
+    )
+    return db.session.execute(statement).first() is not None

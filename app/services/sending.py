@@ -1,0 +1,148 @@
+"""Sending a message: the free quota first, then points, all in one transaction."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from app import clock
+from app.errors import (
+    ClientMessageIdReused,
+    ConversationNotFound,
+    CostExceedsMax,
+    InsufficientPoints,
+    ValidationFailed,
+)
+from app.extensions import db
+from app.models import Message
+from app.models.types import new_id
+from app.schemas import MessageOut, QuotaOut, dump
+from app.services import points, quota, send_postgresql
+from app.services.events import Event
+from app.services.send_store import StoreOutcome, store_step_by_step
+from app.settings import BusinessSettings
+
+
+@dataclass(frozen=True)
+class MessageDraft:
+    """What a sender asks to send."""
+
+    conversation_id: uuid.UUID
+    content: str
+    expiration_hours: int | None = None
+    client_message_id: str | None = None
+    max_cost: int | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A stored message, what it cost, the quota after it, and the events to publish."""
+
+    message: Message | dict[str, Any]
+    created: bool
+    charged_free: bool
+    charged_points: int
+    quota: quota.QuotaView
+    events: list[Event] = field(default_factory=list)
+
+
+def check_draft(draft: MessageDraft, settings: BusinessSettings) -> None:
+    """Apply the configured content and expiration rules; raises ValidationFailed."""
+    problems = []
+    if not draft.content.strip():
+        problems.append({"field": "content", "message": "must not be blank"})
+    elif len(draft.content) > settings.max_message_length:
+        problems.append(
+            {"field": "content", "message": f"must be at most {settings.max_message_length} characters"}
+        )
+    hours = draft.expiration_hours
+    if hours is not None and not settings.min_expiration_hours <= hours <= settings.max_expiration_hours:
+        problems.append(
+            {
+                "field": "expirationHours",
+                "message": f"must be from {settings.min_expiration_hours} "
+                f"to {settings.max_expiration_hours} hours",
+            }
+        )
+    if problems:
+        raise ValidationFailed(fields=problems)
+
+
+def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSettings) -> SendResult:
+    """Store a message, taking a free slot or debiting points, all in one transaction.
+
+    The quota row is locked first and counts the slot; only a paid message locks
+    the wallet, debits it (never below zero) and writes its ledger row. On
+    PostgreSQL that is one statement; elsewhere one statement per step. A retry
+    with a used clientMessageId answers with the first message and charges nothing;
+    any refusal rolls the whole transaction back.
+    """
+    check_draft(draft, settings)
+    now = clock.now()
+    record = {
+        "id": new_id(),
+        "conversation_id": draft.conversation_id,
+        "sender_id": sender_id,
+        "content": draft.content,
+        "expires_at": now + timedelta(hours=draft.expiration_hours) if draft.expiration_hours else None,
+        "is_expired": False,
+        "delivered_at": None,
+        "is_read": False,
+        "read_at": None,
+        "client_message_id": draft.client_message_id,
+        "points_charged": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if db.session.get_bind().dialect.name == "postgresql":
+        outcome = send_postgresql.store(record, draft.max_cost, settings)
+    else:
+        outcome = store_step_by_step(record, draft.max_cost, settings)
+    if not outcome.stored or outcome.claim is None:
+        db.session.rollback()  # gives back the quota slot and any debit taken above
+        return _refused(outcome, sender_id, draft, settings)
+    db.session.commit()
+
+    claim = outcome.claim
+    record["points_charged"] = claim.cost
+    view = quota.view_claim(claim, claim.balance, settings)
+    events = [
+        Event("message:new", dump(MessageOut, record), tuple(str(uid) for uid in outcome.recipients)),
+        Event("quota:update", dump(QuotaOut, view), (str(sender_id),)),
+    ]
+    return SendResult(record, True, claim.cost == 0, claim.cost, view, events)
+
+
+def _refused(
+    outcome: StoreOutcome, sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSettings
+) -> SendResult:
+    """Why a send stored nothing: a replay of an earlier send, or the error to raise."""
+    if outcome.claim is None:
+        raise ConversationNotFound()
+    if draft.client_message_id is not None:
+        earlier = db.session.scalar(
+            sa.select(Message).where(
+                Message.sender_id == sender_id, Message.client_message_id == draft.client_message_id
+            )
+        )
+        if earlier is not None:
+            return _replay(earlier, draft, sender_id, settings)
+    cost = outcome.claim.cost
+    if draft.max_cost is not None and cost > draft.max_cost:
+        raise CostExceedsMax(cost=cost)
+    if cost:
+        raise InsufficientPoints(required=cost, balance=points.balance_of(sender_id))
+    raise ClientMessageIdReused()  # the row it conflicted with is gone
+
+
+def _replay(
+    earlier: Message, draft: MessageDraft, sender_id: uuid.UUID, settings: BusinessSettings
+) -> SendResult:
+    """Answer a retry with the message first created; charge nothing, emit nothing."""
+    if earlier.conversation_id != draft.conversation_id or earlier.content != draft.content:
+        db.session.rollback()
+        raise ClientMessageIdReused()
+    db.session.commit()
+    return SendResult(earlier, False, False, 0, quota.get_quota(sender_id, settings))
