@@ -61,6 +61,8 @@ class Config:
     DB_POOL_SIZE = env_int("DB_POOL_SIZE", 20, minimum=1)
     DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 10)
     DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10, minimum=1)
+    # Ping a pooled connection before use once it sat idle this long (0: before every use).
+    DB_PING_IDLE_SECONDS = env_int("DB_PING_IDLE_SECONDS", 1)
 
     JWT_SECRET = os.environ.get("JWT_SECRET") or None
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=env_int("JWT_ACCESS_TOKEN_EXPIRES", 86400, 60))

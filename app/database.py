@@ -1,5 +1,6 @@
 """Engine set-up per database and the write-transaction helper services use."""
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,16 +12,47 @@ _IMMEDIATE = "sqlite_begin_immediate"
 
 
 def engine_options(uri: str, pool_size: int, max_overflow: int, pool_timeout: int) -> dict[str, Any]:
-    """Pool settings for the URI: a pool sized for green threads, pre-ping on PostgreSQL."""
+    """Pool settings for the URI: a pool sized for green threads on PostgreSQL.
+
+    Connections are pinged before use only after they sat idle (see ping_idle_connections).
+    """
     if uri.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
     return {
-        "pool_pre_ping": True,
         "pool_size": pool_size,
         "max_overflow": max_overflow,
         "pool_timeout": pool_timeout,
         "pool_recycle": 1800,
     }
+
+
+def ping_idle_connections(app: Flask, idle_seconds: float) -> None:
+    """Ping a pooled connection before use when it sat idle for `idle_seconds` or more.
+
+    SQLAlchemy's pool_pre_ping pings on every checkout: one more round trip for every
+    request. A connection checked in a moment ago is as alive as a ping would show,
+    so only idle ones are pinged (SQLAlchemy's documented custom pessimistic ping); a
+    dead one is replaced before the request sees it. A connection that dies while
+    busy fails that one request with 503, and SQLAlchemy then renews the whole pool.
+    """
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        return
+
+    @sa.event.listens_for(engine, "checkin")
+    def _note_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+        connection_record.info["checked_in_at"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+        checked_in_at = connection_record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_seconds:
+            return  # new, or back in the pool a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise sa.exc.DisconnectionError(str(error)) from error
 
 
 def configure_sqlite(app: Flask) -> None:

@@ -55,13 +55,14 @@ def register_extensions(app: Flask) -> None:
     """Bind every extension to the app."""
     from app import models  # noqa: F401  (every table is known to Alembic)
     from app.auth.tokens import register_token_callbacks
-    from app.database import configure_sqlite
+    from app.database import configure_sqlite, ping_idle_connections
     from app.realtime import events  # noqa: F401  (registers the socket handlers)
     from app.realtime.registry import make_registry
     from app.services.throttle import LoginThrottle
 
     db.init_app(app)
     configure_sqlite(app)
+    ping_idle_connections(app, app.config["DB_PING_IDLE_SECONDS"])
     # Give the connection back at the end of every request, even where an app
     # context outlives it (the CLI, tests): a read transaction left open would pin
     # a connection and, on SQLite, an old snapshot.

@@ -17,7 +17,6 @@ used clientMessageId (ON CONFLICT DO NOTHING) may already have taken a slot and 
 debit in this transaction, and the rollback returns them.
 """
 
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -112,8 +111,8 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
     row = db.session.execute(SEND_IN_ONE_STATEMENT, params).first()
     if row is None:  # not in the conversation, or a user without a quota row
         db.session.rollback()
-        recipients = participant_ids(record["conversation_id"])
-        if record["sender_id"] not in recipients:
+        recipients = tuple(str(uid) for uid in participant_ids(record["conversation_id"]))
+        if str(record["sender_id"]) not in recipients:
             return StoreOutcome(recipients, None, False)
         quota.create_quota(record["sender_id"], settings)
         db.session.flush()
@@ -125,4 +124,4 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
         row.quota_date,
         int(row.balance or 0),
     )
-    return StoreOutcome([uuid.UUID(uid) for uid in row.recipients], claim, bool(row.stored))
+    return StoreOutcome(tuple(row.recipients), claim, bool(row.stored))

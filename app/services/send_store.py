@@ -5,7 +5,6 @@ return a StoreOutcome and leave the transaction open for the caller to commit
 (when `stored`) or roll back.
 """
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ class StoreOutcome:
     when the message (and, for a paid one, the debit and its ledger row) was written.
     """
 
-    recipients: list[uuid.UUID]
+    recipients: tuple[str, ...]  # user ids, as the events address them
     claim: quota.QuotaClaim | None
     stored: bool
 
@@ -37,8 +36,8 @@ def store_step_by_step(
     record: dict[str, Any], max_cost: int | None, settings: BusinessSettings
 ) -> StoreOutcome:
     """Check the participants, claim a quota slot, insert, then debit a paid message."""
-    recipients = participant_ids(record["conversation_id"])
-    if record["sender_id"] not in recipients:
+    recipients = tuple(str(uid) for uid in participant_ids(record["conversation_id"]))
+    if str(record["sender_id"]) not in recipients:
         return StoreOutcome(recipients, None, False)
     begin_write()
     claim = quota.claim_slot(record["sender_id"], settings)

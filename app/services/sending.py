@@ -109,7 +109,7 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
     record["points_charged"] = claim.cost
     view = quota.view_claim(claim, claim.balance, settings)
     events = [
-        Event("message:new", dump(MessageOut, record), tuple(str(uid) for uid in outcome.recipients)),
+        Event("message:new", dump(MessageOut, record), outcome.recipients),
         Event("quota:update", dump(QuotaOut, view), (str(sender_id),)),
     ]
     return SendResult(record, True, claim.cost == 0, claim.cost, view, events)
