@@ -59,7 +59,7 @@ class Config:
     ENV_NAME = "base"
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
     DB_POOL_SIZE = env_int("DB_POOL_SIZE", 20, minimum=1)
-    DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 10)
+    DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 0)
     DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10, minimum=1)
     # Ping a pooled connection before use once it sat idle this long (0: before every use).
     DB_PING_IDLE_SECONDS = env_int("DB_PING_IDLE_SECONDS", 1)

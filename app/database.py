@@ -1,6 +1,8 @@
 """Engine set-up per database and the write-transaction helper services use."""
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +78,31 @@ def configure_sqlite(app: Flask) -> None:
     def _on_begin(connection: sa.Connection) -> None:
         immediate = connection.get_execution_options().get(_IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def statement_connection() -> Iterator[sa.Connection]:
+    """A connection on which each statement is its own transaction, on PostgreSQL.
+
+    For a single read, or a single statement that writes all or nothing: no BEGIN
+    and no COMMIT round trip. The driver's autocommit flag is set for the duration
+    (a client-side switch, as SQLAlchemy's own ping does; SQLAlchemy's AUTOCOMMIT
+    isolation option would also work, but its reset on check-in raises an unwrapped
+    driver error when the server has gone, where this fails like any other query).
+    The connection goes back to the pool afterwards. Elsewhere (SQLite) it is the
+    session's connection, in the session's transaction.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        yield db.session.connection()
+        return
+    with db.engine.connect() as connection:
+        driver_connection = connection.connection.dbapi_connection
+        driver_connection.autocommit = True
+        try:
+            yield connection
+        finally:
+            if not driver_connection.closed:
+                driver_connection.autocommit = False
 
 
 def begin_write() -> None:

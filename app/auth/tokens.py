@@ -11,6 +11,7 @@ from flask_jwt_extended import create_access_token, decode_token
 
 from app import clock
 from app.api.errors import error_response
+from app.database import statement_connection
 from app.errors import Unauthorized
 from app.extensions import db, jwt
 from app.models import RevokedToken, User
@@ -63,7 +64,8 @@ def load_token_user(payload: dict) -> tuple[TokenAccount | None, bool]:
         jti = str(payload["jti"])
     except (ValueError, KeyError, TypeError):
         return None, False
-    row = db.session.execute(_TOKEN_ACCOUNT, {"user_id": user_id, "jti": jti}).first()
+    with statement_connection() as connection:
+        row = connection.execute(_TOKEN_ACCOUNT, {"user_id": user_id, "jti": jti}).first()
     if row is None:
         return None, False
     return TokenAccount(row.id, row.username, row.display_name), row.jti is not None

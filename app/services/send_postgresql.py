@@ -1,20 +1,19 @@
-"""The PostgreSQL send: quota, wallet, message and ledger in one statement.
+"""The PostgreSQL send: quota, wallet, message and ledger in one all-or-nothing statement.
 
-One round trip does what the step-by-step send does in five. PostgreSQL runs a
-CTE when the statement first reads from it, and the wallet's UPDATE reads from the
-quota's, so the locks are taken in the same order as everywhere else: the quota
-row first (its UPDATE counts the slot and rolls an earlier day over by date
-comparison), then, only for a paid message, the wallet (a guarded UPDATE that
-never goes below zero). Under READ COMMITTED a statement
-that waited for either lock re-checks its conditions against the newest row, so
-concurrent sends of one user are counted and charged one after another.
+One round trip does what the step-by-step send does in five, and, since a single
+statement is a transaction of its own, it runs without BEGIN and COMMIT. The
+statement first locks the sender's quota row (SELECT ... FOR UPDATE, only when the
+sender is in the conversation) and prices the send from it: the day rolls over by
+date comparison, never by a timer. Only a paid send then locks the wallet, always
+after the quota, as every other writer does. Under READ COMMITTED a lock that had
+to wait returns the newest row, so concurrent sends of one user are counted and
+charged one after another.
 
-The statement writes the message only when the sender is in the conversation,
-the cost is within the sender's `maxCost` and, for a paid message, the debit
-succeeded; the ledger row only when both the debit and the message were written.
-The caller commits when `stored` is true and rolls back otherwise: a retry of a
-used clientMessageId (ON CONFLICT DO NOTHING) may already have taken a slot and a
-debit in this transaction, and the rollback returns them.
+The message is inserted only when the cost is within the sender's `maxCost` and,
+for a paid send, the locked balance covers it; ON CONFLICT DO NOTHING turns a
+retry of a used clientMessageId into no insert. The quota count, the debit and the
+ledger row are written only when the message was: a refused or replayed send
+writes nothing at all, so there is nothing to roll back.
 """
 
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from app import clock
+from app.database import statement_connection
 from app.extensions import db
 from app.models.types import UTCDateTime, new_id
 from app.services import quota
@@ -31,60 +31,71 @@ from app.settings import BusinessSettings
 
 SEND_IN_ONE_STATEMENT = sa.text(
     """
-WITH claim AS (
-    UPDATE message_quotas AS q SET
-        messages_sent_today =
-            CASE WHEN q.quota_date = :today THEN q.messages_sent_today + 1 ELSE 1 END,
-        daily_free_limit =
-            CASE WHEN q.quota_date = :today THEN q.daily_free_limit ELSE :free_limit END,
-        points_per_message =
-            CASE WHEN q.quota_date = :today THEN q.points_per_message ELSE :price END,
-        quota_date = :today
+WITH quota AS (
+    SELECT q.messages_sent_today, q.daily_free_limit, q.points_per_message, q.quota_date
+    FROM message_quotas AS q
     WHERE q.user_id = CAST(:sender_id AS uuid)
       AND EXISTS (
         SELECT 1 FROM conversation_participants AS p
         WHERE p.conversation_id = CAST(:conversation_id AS uuid)
           AND p.user_id = CAST(:sender_id AS uuid))
-    RETURNING q.messages_sent_today, q.daily_free_limit, q.points_per_message, q.quota_date,
-        CASE WHEN q.messages_sent_today <= q.daily_free_limit THEN 0
-             ELSE q.points_per_message END AS cost
+    FOR UPDATE
 ),
-allowed AS (
-    SELECT claim.cost FROM claim
-    WHERE claim.cost <= COALESCE(CAST(:max_cost AS integer), claim.cost)
+claim AS (
+    SELECT
+        CASE WHEN quota_date = :today THEN messages_sent_today + 1 ELSE 1 END AS sent,
+        CASE WHEN quota_date = :today THEN daily_free_limit ELSE :free_limit END AS free_limit,
+        CASE WHEN quota_date = :today THEN points_per_message ELSE :price END AS price
+    FROM quota
 ),
-debit AS (
-    UPDATE points_wallets AS w
-    SET balance = w.balance - allowed.cost, updated_at = :now
-    FROM allowed
-    WHERE w.user_id = CAST(:sender_id AS uuid) AND allowed.cost > 0 AND w.balance >= allowed.cost
-    RETURNING w.balance
+priced AS (
+    SELECT sent, free_limit, price, CASE WHEN sent <= free_limit THEN 0 ELSE price END AS cost
+    FROM claim
+),
+wallet AS (
+    SELECT w.balance FROM points_wallets AS w, priced
+    WHERE w.user_id = CAST(:sender_id AS uuid) AND priced.cost > 0
+    FOR UPDATE OF w
 ),
 message AS (
     INSERT INTO messages (id, conversation_id, sender_id, content, expires_at, is_expired,
         delivered_at, is_read, read_at, client_message_id, points_charged, created_at, updated_at)
     SELECT CAST(:id AS uuid), CAST(:conversation_id AS uuid), CAST(:sender_id AS uuid), :content,
-        :expires_at, false, NULL, false, NULL, :client_message_id, allowed.cost, :now, :now
-    FROM allowed
-    WHERE allowed.cost = 0 OR EXISTS (SELECT 1 FROM debit)
+        :expires_at, false, NULL, false, NULL, :client_message_id, priced.cost, :now, :now
+    FROM priced
+    WHERE priced.cost <= COALESCE(CAST(:max_cost AS integer), priced.cost)
+      AND (priced.cost = 0 OR EXISTS (SELECT 1 FROM wallet WHERE wallet.balance >= priced.cost))
     ON CONFLICT (sender_id, client_message_id) DO NOTHING
-    RETURNING id
+    RETURNING id, points_charged
+),
+counted AS (
+    UPDATE message_quotas AS q
+    SET messages_sent_today = priced.sent, daily_free_limit = priced.free_limit,
+        points_per_message = priced.price, quota_date = :today
+    FROM priced, message
+    WHERE q.user_id = CAST(:sender_id AS uuid)
+),
+debit AS (
+    UPDATE points_wallets AS w
+    SET balance = w.balance - message.points_charged, updated_at = :now
+    FROM message
+    WHERE w.user_id = CAST(:sender_id AS uuid) AND message.points_charged > 0
+    RETURNING w.balance
 ),
 ledger AS (
     INSERT INTO points_transactions (id, user_id, amount, reason, message_id, conversation_id,
         balance_after, created_at)
-    SELECT CAST(:ledger_id AS uuid), CAST(:sender_id AS uuid), -allowed.cost, 'message', message.id,
-        CAST(:conversation_id AS uuid), debit.balance, :now
-    FROM allowed, debit, message
+    SELECT CAST(:ledger_id AS uuid), CAST(:sender_id AS uuid), -message.points_charged, 'message',
+        message.id, CAST(:conversation_id AS uuid), debit.balance, :now
+    FROM message, debit
 )
-SELECT claim.messages_sent_today, claim.daily_free_limit, claim.points_per_message,
-    claim.quota_date, claim.cost,
-    COALESCE((SELECT balance FROM debit),
+SELECT priced.sent, priced.free_limit, priced.price, priced.cost,
+    COALESCE((SELECT balance FROM debit), (SELECT balance FROM wallet),
              (SELECT balance FROM points_wallets WHERE user_id = CAST(:sender_id AS uuid))) AS balance,
     EXISTS (SELECT 1 FROM message) AS stored,
     ARRAY(SELECT CAST(user_id AS text) FROM conversation_participants
           WHERE conversation_id = CAST(:conversation_id AS uuid)) AS recipients
-FROM claim
+FROM priced
 """
 ).bindparams(
     sa.bindparam("now", type_=UTCDateTime()),
@@ -93,7 +104,8 @@ FROM claim
 
 
 def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettings) -> StoreOutcome:
-    """Run the one-statement send for `record` (a messages row); commit or roll back after."""
+    """Run the one-statement send for `record` (a messages row); it commits on its own."""
+    today = clock.local_date(record["created_at"], settings.quota_timezone)
     params = {
         "id": str(record["id"]),
         "conversation_id": str(record["conversation_id"]),
@@ -102,26 +114,21 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
         "expires_at": record["expires_at"],
         "client_message_id": record["client_message_id"],
         "now": record["created_at"],
-        "today": clock.local_date(record["created_at"], settings.quota_timezone),
+        "today": today,
         "free_limit": settings.daily_free_messages,
         "price": settings.points_per_message,
         "max_cost": max_cost,
         "ledger_id": str(new_id()),
     }
-    row = db.session.execute(SEND_IN_ONE_STATEMENT, params).first()
+    with statement_connection() as connection:
+        row = connection.execute(SEND_IN_ONE_STATEMENT, params).first()
     if row is None:  # not in the conversation, or a user without a quota row
-        db.session.rollback()
         recipients = tuple(str(uid) for uid in participant_ids(record["conversation_id"]))
         if str(record["sender_id"]) not in recipients:
             return StoreOutcome(recipients, None, False)
         quota.create_quota(record["sender_id"], settings)
-        db.session.flush()
-        row = db.session.execute(SEND_IN_ONE_STATEMENT, params).one()
-    claim = quota.QuotaClaim(
-        row.messages_sent_today,
-        row.daily_free_limit,
-        row.points_per_message,
-        row.quota_date,
-        int(row.balance or 0),
-    )
+        db.session.commit()
+        with statement_connection() as connection:
+            row = connection.execute(SEND_IN_ONE_STATEMENT, params).one()
+    claim = quota.QuotaClaim(row.sent, row.free_limit, row.price, today, int(row.balance or 0))
     return StoreOutcome(tuple(row.recipients), claim, bool(row.stored))

@@ -1,8 +1,8 @@
 """Storing a send step by step: the portable path (SQLite), one statement at a time.
 
-PostgreSQL does the same in one statement (app/services/send_postgresql.py); both
-return a StoreOutcome and leave the transaction open for the caller to commit
-(when `stored`) or roll back.
+PostgreSQL does the same in one all-or-nothing statement that commits on its own
+(app/services/send_postgresql.py). Both return a StoreOutcome; this path leaves its
+transaction open for the caller to commit (when `stored`) or roll back.
 """
 
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from app.settings import BusinessSettings
 
 @dataclass(frozen=True)
 class StoreOutcome:
-    """What storing a send did, before the caller commits or rolls back.
+    """What storing a send did.
 
     `claim` is None when the sender is not in the conversation; `stored` is true
     when the message (and, for a paid one, the debit and its ledger row) was written.

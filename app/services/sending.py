@@ -75,7 +75,8 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
 
     The quota row is locked first and counts the slot; only a paid message locks
     the wallet, debits it (never below zero) and writes its ledger row. On
-    PostgreSQL that is one statement; elsewhere one statement per step. A retry
+    PostgreSQL that is one all-or-nothing statement; elsewhere one statement per
+    step in a transaction committed here. A retry
     with a used clientMessageId answers with the first message and charges nothing;
     any refusal rolls the whole transaction back.
     """
@@ -101,7 +102,7 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
     else:
         outcome = store_step_by_step(record, draft.max_cost, settings)
     if not outcome.stored or outcome.claim is None:
-        db.session.rollback()  # gives back the quota slot and any debit taken above
+        db.session.rollback()  # step by step: gives back the quota slot and any debit
         return _refused(outcome, sender_id, draft, settings)
     db.session.commit()
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Api
+from support.api_client import Api
 
 from app import create_app
 from app.extensions import db
