@@ -16,6 +16,7 @@ ledger row are written only when the message was: a refused or replayed send
 writes nothing at all, so there is nothing to roll back.
 """
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,16 +30,31 @@ from app.services.conversations import participant_ids
 from app.services.send_store import StoreOutcome
 from app.settings import BusinessSettings
 
-SEND_IN_ONE_STATEMENT = sa.text(
-    """
+# The statement's parameters, in the order of PREPARE's $1, $2, ... and their types.
+_PARAMETERS = {
+    "id": "uuid",
+    "conversation_id": "uuid",
+    "sender_id": "uuid",
+    "content": "text",
+    "expires_at": "timestamptz",
+    "client_message_id": "varchar",
+    "now": "timestamptz",
+    "today": "date",
+    "free_limit": "integer",
+    "price": "integer",
+    "max_cost": "integer",
+    "ledger_id": "uuid",
+}
+
+_SEND_SQL = """
 WITH quota AS (
     SELECT q.messages_sent_today, q.daily_free_limit, q.points_per_message, q.quota_date
     FROM message_quotas AS q
-    WHERE q.user_id = CAST(:sender_id AS uuid)
+    WHERE q.user_id = :sender_id
       AND EXISTS (
         SELECT 1 FROM conversation_participants AS p
-        WHERE p.conversation_id = CAST(:conversation_id AS uuid)
-          AND p.user_id = CAST(:sender_id AS uuid))
+        WHERE p.conversation_id = :conversation_id
+          AND p.user_id = :sender_id)
     FOR UPDATE
 ),
 claim AS (
@@ -54,16 +70,16 @@ priced AS (
 ),
 wallet AS (
     SELECT w.balance FROM points_wallets AS w, priced
-    WHERE w.user_id = CAST(:sender_id AS uuid) AND priced.cost > 0
+    WHERE w.user_id = :sender_id AND priced.cost > 0
     FOR UPDATE OF w
 ),
 message AS (
     INSERT INTO messages (id, conversation_id, sender_id, content, expires_at, is_expired,
         delivered_at, is_read, read_at, client_message_id, points_charged, created_at, updated_at)
-    SELECT CAST(:id AS uuid), CAST(:conversation_id AS uuid), CAST(:sender_id AS uuid), :content,
+    SELECT :id, :conversation_id, :sender_id, :content,
         :expires_at, false, NULL, false, NULL, :client_message_id, priced.cost, :now, :now
     FROM priced
-    WHERE priced.cost <= COALESCE(CAST(:max_cost AS integer), priced.cost)
+    WHERE priced.cost <= COALESCE(:max_cost, priced.cost)
       AND (priced.cost = 0 OR EXISTS (SELECT 1 FROM wallet WHERE wallet.balance >= priced.cost))
     ON CONFLICT (sender_id, client_message_id) DO NOTHING
     RETURNING id, points_charged
@@ -73,34 +89,49 @@ counted AS (
     SET messages_sent_today = priced.sent, daily_free_limit = priced.free_limit,
         points_per_message = priced.price, quota_date = :today
     FROM priced, message
-    WHERE q.user_id = CAST(:sender_id AS uuid)
+    WHERE q.user_id = :sender_id
 ),
 debit AS (
     UPDATE points_wallets AS w
     SET balance = w.balance - message.points_charged, updated_at = :now
     FROM message
-    WHERE w.user_id = CAST(:sender_id AS uuid) AND message.points_charged > 0
+    WHERE w.user_id = :sender_id AND message.points_charged > 0
     RETURNING w.balance
 ),
 ledger AS (
     INSERT INTO points_transactions (id, user_id, amount, reason, message_id, conversation_id,
         balance_after, created_at)
-    SELECT CAST(:ledger_id AS uuid), CAST(:sender_id AS uuid), -message.points_charged, 'message',
-        message.id, CAST(:conversation_id AS uuid), debit.balance, :now
+    SELECT :ledger_id, :sender_id, -message.points_charged, 'message',
+        message.id, :conversation_id, debit.balance, :now
     FROM message, debit
 )
 SELECT priced.sent, priced.free_limit, priced.price, priced.cost,
     COALESCE((SELECT balance FROM debit), (SELECT balance FROM wallet),
-             (SELECT balance FROM points_wallets WHERE user_id = CAST(:sender_id AS uuid))) AS balance,
+             (SELECT balance FROM points_wallets WHERE user_id = :sender_id)) AS balance,
     EXISTS (SELECT 1 FROM message) AS stored,
     ARRAY(SELECT CAST(user_id AS text) FROM conversation_participants
-          WHERE conversation_id = CAST(:conversation_id AS uuid)) AS recipients
+          WHERE conversation_id = :conversation_id) AS recipients
 FROM priced
 """
-).bindparams(
+
+# Prepared once per connection (on its first send): PostgreSQL parses and plans the
+# statement once, not on every send.
+PREPARE_SEND = "PREPARE send_message ({types}) AS {body}".format(
+    types=", ".join(_PARAMETERS.values()),
+    body=re.sub(r":(\w+)", lambda name: f"${list(_PARAMETERS).index(name[1]) + 1}", _SEND_SQL),
+)
+EXECUTE_SEND = sa.text(f"EXECUTE send_message ({', '.join(':' + name for name in _PARAMETERS)})").bindparams(
     sa.bindparam("now", type_=UTCDateTime()),
     sa.bindparam("expires_at", type_=UTCDateTime()),
 )
+
+
+def _execute_send(connection: sa.Connection, params: dict[str, Any]) -> Any:
+    """Run the prepared send, preparing it first on a connection that has not seen it."""
+    if not connection.info.get("send_message_prepared"):
+        connection.exec_driver_sql(PREPARE_SEND)
+        connection.info["send_message_prepared"] = True
+    return connection.execute(EXECUTE_SEND, params).first()
 
 
 def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettings) -> StoreOutcome:
@@ -121,7 +152,7 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
         "ledger_id": str(new_id()),
     }
     with statement_connection() as connection:
-        row = connection.execute(SEND_IN_ONE_STATEMENT, params).first()
+        row = _execute_send(connection, params)
     if row is None:  # not in the conversation, or a user without a quota row
         recipients = tuple(str(uid) for uid in participant_ids(record["conversation_id"]))
         if str(record["sender_id"]) not in recipients:
@@ -129,6 +160,6 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
         quota.create_quota(record["sender_id"], settings)
         db.session.commit()
         with statement_connection() as connection:
-            row = connection.execute(SEND_IN_ONE_STATEMENT, params).one()
+            row = _execute_send(connection, params)
     claim = quota.QuotaClaim(row.sent, row.free_limit, row.price, today, int(row.balance or 0))
     return StoreOutcome(tuple(row.recipients), claim, bool(row.stored))
