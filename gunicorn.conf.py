@@ -13,6 +13,13 @@ def on_starting(server):
     raise_open_file_limit()
 
 
+def post_worker_init(worker):
+    """Once the worker has loaded the app, keep garbage collection pauses short."""
+    from app.system import settle_heap
+
+    settle_heap()
+
+
 # gunicorn 25's control socket defaults to one path per user, which several
 # processes on one host would share; this service does not use it.
 control_socket_disable = True

@@ -22,13 +22,14 @@ def main() -> None:
 
     from app.extensions import socketio
     from app.logs import RedactingStream
-    from app.system import raise_open_file_limit
+    from app.system import raise_open_file_limit, settle_heap
 
     parser = argparse.ArgumentParser(description="Serve the messaging service.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
     raise_open_file_limit()
+    settle_heap()
     print(f"Serving on http://{args.host}:{args.port}", flush=True)
     socketio.run(
         app, host=args.host, port=args.port, log_output=True, log=RedactingStream(sys.stderr), max_size=4096

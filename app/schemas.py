@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 from pydantic.alias_generators import to_camel
 
 
@@ -19,11 +19,17 @@ def _clean_text(value: str) -> str:
     return value
 
 
-Text = Annotated[StrictStr, AfterValidator(_clean_text)]
-Username = Annotated[Text, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
-Password = Annotated[Text, Field(min_length=8, max_length=128)]
-DisplayName = Annotated[Text, Field(min_length=1, max_length=64)]
-ClientMessageId = Annotated[Text, Field(min_length=1, max_length=64)]
+def text(**limits: Any) -> Any:
+    """A string field: length and pattern `limits` first (their messages speak of
+    characters), then _clean_text."""
+    return Annotated[StrictStr, StringConstraints(**limits), AfterValidator(_clean_text)]
+
+
+Text = text()
+Username = text(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+Password = text(min_length=8, max_length=128)
+DisplayName = text(min_length=1, max_length=64)
+ClientMessageId = text(min_length=1, max_length=64)
 NonNegativeInt = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 PositiveInt = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
@@ -50,12 +56,12 @@ class RegisterRequest(RequestModel):
 
 
 class LoginRequest(RequestModel):
-    username: Annotated[Text, Field(min_length=1, max_length=64)]
-    password: Annotated[Text, Field(min_length=1, max_length=128)]
+    username: text(min_length=1, max_length=64)
+    password: text(min_length=1, max_length=128)
 
 
 class UserSearchQuery(RequestModel):
-    q: Annotated[Text, Field(max_length=32)] = ""
+    q: text(max_length=32) = ""
     limit: Annotated[int, Field(ge=1, le=50)] = 20
 
 

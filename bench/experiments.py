@@ -38,11 +38,8 @@ from bench.harness import (
 NAME = "experiments"
 VARIANTS: dict[str, dict[str, str]] = {
     "service as is": {},
-    "one_transaction": {"BENCH_EXPERIMENT": "one_transaction"},
-    "no_pre_ping": {"BENCH_EXPERIMENT": "no_pre_ping"},
-    "gc_freeze": {"BENCH_EXPERIMENT": "gc_freeze"},
+    "ping before every use": {"DB_PING_IDLE_SECONDS": "0"},
     "pool 40": {"DB_POOL_SIZE": "40"},
-    "all four": {"BENCH_EXPERIMENT": "one_transaction,no_pre_ping,gc_freeze", "DB_POOL_SIZE": "40"},
 }
 
 

@@ -540,3 +540,11 @@ def test_login_refuses_bad_fields_without_issuing_a_token(client, alice, body, f
     response = client.post("/api/auth/login", json=body)
     assert_validation_error(response, field)
     assert "accessToken" not in response.get_json()
+
+
+def test_length_errors_speak_of_characters(api):
+    response = api.register("ab")
+    assert response.status_code == 400
+    [problem] = response.json["error"]["fields"]
+    assert problem["field"] == "username"
+    assert "at least 3 characters" in problem["message"]

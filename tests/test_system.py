@@ -1,0 +1,34 @@
+"""Process settings: garbage collection tuned once the app is loaded."""
+
+import gc
+import importlib.util
+from pathlib import Path
+
+from app.system import GC_THRESHOLDS, settle_heap
+
+
+def test_settle_heap_freezes_start_up_objects_and_raises_the_thresholds():
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 10_000  # the interpreter, pytest and the app's modules
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_gunicorn_settles_the_heap_after_loading_the_app():
+
+    spec = importlib.util.spec_from_file_location(
+        "gunicorn_conf", Path(__file__).parent.parent / "gunicorn.conf.py"
+    )
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    before = gc.get_threshold()
+    try:
+        config.post_worker_init(worker=None)
+        assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
