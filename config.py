@@ -1,6 +1,7 @@
 """Settings, read from the environment (see the README's configuration table)."""
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +33,25 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     if number < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {number}")
     return number
+
+
+# Read by the servers that load the app (not by this module).
+SERVER_SETTINGS = ("INSTANCE_PATH", "FLASK_APP", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY")
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every environment variable that changes what the app does: those this module
+    reads (found in its own source, so the list cannot fall behind) and SERVER_SETTINGS."""
+    source = Path(__file__).read_text(encoding="utf-8")
+    read_here = re.findall(r'(?:env_int|env_bool|environ\.get)\(\s*"([A-Z0-9_]+)"', source)
+    return tuple(sorted(set(read_here) | set(SERVER_SETTINGS)))
+
+
+def environment_without_settings() -> dict[str, str]:
+    """This process's environment without any of the app's settings: where a launcher
+    (tests, benchmarks) starts before it sets exactly what its server should use."""
+    names = set(setting_names())
+    return {name: value for name, value in os.environ.items() if name not in names}
 
 
 def database_url(url: str | None) -> str | None:

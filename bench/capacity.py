@@ -1,5 +1,10 @@
 """7. Capacity: how many simulated users one 2-core machine serves with p99 send->receipt < 100 ms.
 
+One gunicorn process (`-k eventlet -w 1`). PROCESSES = 2 runs two on one Redis queue
+and rate-limit store instead, users split evenly (each user's socket and REST calls go
+to its process, as with sticky sessions); on 2 cores that served no more users (1,500
+either way on 2026-11-25): every process decodes every event published on the queue.
+
 Each simulated user (in the load generator) has a connected websocket and its
 conversation open, and behaves like the web UI: every 30 s (random phase) it types
 (`typing` true, 2 s before), stops typing and sends (`clientMessageId`, `maxCost`);
@@ -25,18 +30,22 @@ from bench.harness import (
     Context,
     CpuMeter,
     LoadGen,
+    RedisDb,
     Server,
     goal,
     log,
     median,
     postgres_pids,
+    redis_pid,
     seed_users,
+    start_servers,
     write_result,
 )
 
 NAME = "capacity"
 LIMIT_MS = 100.0
 GOAL_USERS = 2000
+PROCESSES = 1
 
 
 def step(
@@ -128,7 +137,11 @@ def plot(figure: Any, steps: list[dict[str, Any]], capacity: int | None) -> None
     left.legend(fontsize=7)
     left.grid(True, which="both", alpha=0.3)
     right.plot(
-        xs, [s["mix"]["server_cpu_pct"] for s in ordered], "o-", color="tab:blue", label="server CPU % (mix)"
+        xs,
+        [s["mix"]["server_cpu_pct"] for s in ordered],
+        "o-",
+        color="tab:blue",
+        label="servers CPU % (mix, sum of processes)",
     )
     right.plot(
         xs,
@@ -142,7 +155,7 @@ def plot(figure: Any, steps: list[dict[str, Any]], capacity: int | None) -> None
         [s["ceiling"]["server_cpu_pct"] for s in ordered],
         "o--",
         color="tab:gray",
-        label="server CPU % (ceiling)",
+        label="servers CPU % (ceiling)",
     )
     right.set_xlabel("simulated users")
     right.set_ylabel("%")
@@ -164,16 +177,26 @@ def run(ctx: Context) -> dict[str, Any]:
     with ExitStack() as stack:
         database = ctx.postgres.create("capacity")
         stack.callback(ctx.postgres.drop, database)
-        users = socket_users(seed_users(database, max(plan)))
-        server = Server("capacity", ctx.server_env(database), ctx.workdir)
-        stack.callback(server.stop)
-        server.start()
+        redis_db = RedisDb()
+        stack.callback(redis_db.close)
+        queue = {"SOCKETIO_MESSAGE_QUEUE": redis_db.url, "RATELIMIT_STORAGE_URI": redis_db.url}
+        env = ctx.server_env(database, **(queue if PROCESSES > 1 else {}))
+        servers = [Server(f"capacity-{n + 1}", env, ctx.workdir) for n in range(PROCESSES)]
+        for server in servers:
+            stack.callback(server.stop)
+        start_servers(servers)
+        users = [
+            {**user, "url": servers[i % PROCESSES].url}
+            for i, user in enumerate(socket_users(seed_users(database, max(plan))))
+        ]
         loadgen = LoadGen(ctx.workdir, "loadgen-capacity")
         stack.callback(loadgen.close)
+        redis_server = redis_pid()
         meter = CpuMeter(
             {
-                "server": server.worker_pids,
+                "server": lambda: [pid for server in servers for pid in server.worker_pids()],
                 "postgres": postgres_pids(database),
+                "redis": lambda: [redis_server] if redis_server else [],
                 "loadgen": lambda: [loadgen.pid],
             }
         )
@@ -184,7 +207,7 @@ def run(ctx: Context) -> dict[str, Any]:
             if count > connected:
                 answer = loadgen.call(
                     "sockets_connect",
-                    url=server.url,
+                    url=servers[0].url,
                     set="capacity",
                     users=users[connected:count],
                     timeout=600,
@@ -222,8 +245,8 @@ def run(ctx: Context) -> dict[str, Any]:
             connected = 0
             if run_step(middle)["passed"]:
                 last_pass = middle
-        rss = server.rss_kib()
-        alarms = server.alarms()
+        rss = sum(server.rss_kib() for server in servers)
+        alarms = [alarm for server in servers for alarm in server.alarms()]
     capacity = last_pass or None
     rounds = [r | {"users": s["users"]} for s in steps for r in s.pop("rounds")]
     result = {
@@ -234,7 +257,8 @@ def run(ctx: Context) -> dict[str, Any]:
             "round_seconds": duration,
             "ceiling_round_seconds": ceiling_duration,
             "repetitions": repetitions,
-            "workers": 1,
+            "processes": f"{PROCESSES} x gunicorn -k eventlet -w 1"
+            + (", one Redis queue" if PROCESSES > 1 else ""),
             "http_connections": 64,
             "mix_per_send": "typing on + typing off (socket), send (REST), "
             "partner: ack (socket) + read (REST); "

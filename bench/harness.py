@@ -31,6 +31,8 @@ from typing import Any
 import jwt
 import sqlalchemy as sa
 
+from config import environment_without_settings
+
 TOP_LEVEL = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 RESULTS = TOP_LEVEL / "bench" / "results"
@@ -42,41 +44,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # A send limit no benchmark reaches: the limiter still runs (its cost is part of every
 # send) but never refuses. Real deployments keep 120 a minute.
 UNREACHED_SEND_LIMIT = "1000000 per minute"
-# Settings of the outer environment that would change what the servers do.
-_APP_SETTINGS = (
-    "APP_ENV",
-    "DATABASE_URL",
-    "DB_POOL_SIZE",
-    "DB_MAX_OVERFLOW",
-    "DB_POOL_TIMEOUT",
-    "JWT_SECRET",
-    "JWT_ACCESS_TOKEN_EXPIRES",
-    "APP_SALT",
-    "PASSWORD_HASH_TIME_COST",
-    "PASSWORD_HASH_MEMORY_KIB",
-    "SOCKETIO_MESSAGE_QUEUE",
-    "SOCKETIO_CORS_ORIGINS",
-    "DAILY_FREE_MESSAGES",
-    "POINTS_PER_MESSAGE",
-    "MIN_EXPIRATION_HOURS",
-    "MAX_EXPIRATION_HOURS",
-    "MAX_MESSAGE_LENGTH",
-    "CONVERSATION_POINTS_COST",
-    "QUOTA_TIMEZONE",
-    "INITIAL_POINTS",
-    "RATELIMIT_ENABLED",
-    "RATELIMIT_STORAGE_URI",
-    "SEND_RATE_LIMIT",
-    "LOGIN_FAILURE_LIMIT",
-    "LOGIN_ADDRESS_FAILURE_LIMIT",
-    "TYPING_EVENTS_PER_SECOND",
-    "SOCKET_EVENTS_PER_SECOND",
-    "INSTANCE_PATH",
-    "FLASK_APP",
-    "GUNICORN_CMD_ARGS",
-    "WEB_CONCURRENCY",
-    "BENCH_CEILING",
-)
 
 
 def log(message: str) -> None:
@@ -371,7 +338,8 @@ class RedisDb:
 
 def server_env(database_url: str, instance_path: Path, **extra: str) -> dict[str, str]:
     """The environment of a bench server: production settings, cheap hashing, ceiling on."""
-    env = {k: v for k, v in os.environ.items() if k not in _APP_SETTINGS}
+    env = environment_without_settings()
+    env.pop("BENCH_CEILING", None)
     env.update(
         APP_ENV="production",
         JWT_SECRET=JWT_SECRET,

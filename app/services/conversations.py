@@ -40,27 +40,35 @@ class StartResult:
     events: list[Event]
 
 
-def require_participant(conversation_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    """Raise ConversationNotFound unless the user takes part in the conversation."""
-    found = db.session.scalar(
-        sa.select(ConversationParticipant.user_id).where(
-            ConversationParticipant.conversation_id == conversation_id,
-            ConversationParticipant.user_id == user_id,
-        )
-    )
-    if found is None:
-        raise ConversationNotFound()
+# Who is in a conversation never changes once it exists (a pair, fixed at creation),
+# so each process remembers it: typing, receipts and page reads skip a query.
+_PARTICIPANTS_CACHED = 50_000
+_participants: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
 
 
-def participant_ids(conversation_id: uuid.UUID) -> list[uuid.UUID]:
-    """The ids of the users in a conversation."""
-    return list(
+def participant_ids(conversation_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
+    """The ids of the users in a conversation (empty for an unknown conversation)."""
+    cached = _participants.get(conversation_id)
+    if cached is not None:
+        return cached
+    found = tuple(
         db.session.scalars(
             sa.select(ConversationParticipant.user_id).where(
                 ConversationParticipant.conversation_id == conversation_id
             )
         )
     )
+    if found:  # an unknown id is asked again next time: it may be created meanwhile
+        if len(_participants) >= _PARTICIPANTS_CACHED:
+            _participants.pop(next(iter(_participants)))  # the oldest entry
+        _participants[conversation_id] = found
+    return found
+
+
+def require_participant(conversation_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Raise ConversationNotFound unless the user takes part in the conversation."""
+    if user_id not in participant_ids(conversation_id):
+        raise ConversationNotFound()
 
 
 def start_conversation(

@@ -7,9 +7,8 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app import clock
-from app.errors import (
-    InvalidCursor,
-)
+from app.database import statement_connection
+from app.errors import InvalidCursor
 from app.extensions import db
 from app.models import ConversationParticipant, Message
 from app.services.conversations import require_participant
@@ -105,14 +104,12 @@ def mark_delivered(
     ]
     if conversation_id is not None:
         conditions.append(Message.conversation_id == conversation_id)
-    updated = db.session.execute(
+    updated = _update_returning(
         sa.update(Message)
         .where(*conditions)
         .values(delivered_at=at)
         .returning(Message.id, Message.sender_id, Message.conversation_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    db.session.commit()
+    )
     return _receipt_events("message:delivered", updated, {"deliveredAt": _iso(at)})
 
 
@@ -130,7 +127,7 @@ def mark_read(
     ]
     if message_ids is not None:
         conditions.append(Message.id.in_(message_ids))
-    updated = db.session.execute(
+    updated = _update_returning(
         sa.update(Message)
         .where(*conditions)
         .values(
@@ -140,12 +137,20 @@ def mark_read(
             updated_at=now,
         )
         .returning(Message.id, Message.sender_id, Message.conversation_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    db.session.commit()
+    )
     events = _receipt_events("message:read", updated, {"readerId": str(reader_id), "readAt": _iso(now)})
     ids = [row.id for row in updated]
     return ReadResult(len(ids), now if ids else None, ids, events)
+
+
+def _update_returning(statement: sa.Update) -> list[sa.Row]:
+    """Run one receipt UPDATE as its own transaction (no BEGIN/COMMIT round trips on
+    PostgreSQL) and return the rows it changed."""
+    db.session.commit()  # end any read transaction of this request first
+    with statement_connection() as connection:
+        rows = connection.execute(statement).all()
+    db.session.commit()  # SQLite: the statement ran in the session's transaction
+    return rows
 
 
 def _receipt_events(name: str, rows: list, extra: dict) -> list[Event]:

@@ -1,5 +1,7 @@
 """Starting and listing conversations."""
 
+import uuid
+
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -95,3 +97,20 @@ def test_list_shows_latest_activity_first_with_unread_counts(api, alice, bob, ca
 def test_list_only_shows_my_conversations(api, alice, bob, carol):
     api.conversation(alice, bob)
     assert api.conversations(carol).json["conversations"] == []
+
+
+def test_participants_are_remembered_only_once_the_conversation_exists(app, api, alice, bob):
+    from app.models import ConversationParticipant, pair_key
+    from app.services.conversations import participant_ids
+
+    future_id = uuid.uuid4()
+    assert participant_ids(future_id) == ()
+    a, b = uuid.UUID(alice.id), uuid.UUID(bob.id)
+    db.session.add(Conversation(id=future_id, pair_key=pair_key(a, b)))
+    db.session.add_all([ConversationParticipant(conversation_id=future_id, user_id=uid) for uid in (a, b)])
+    db.session.commit()
+    assert set(participant_ids(future_id)) == {a, b}
+    # Remembered: membership of a conversation never changes.
+    db.session.execute(sa.delete(ConversationParticipant).where(ConversationParticipant.user_id == b))
+    db.session.commit()
+    assert set(participant_ids(future_id)) == {a, b}

@@ -17,51 +17,17 @@ from typing import Any
 import jwt
 import pytest
 
+from config import environment_without_settings
+
 TOP_LEVEL = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PASSWORD = "password123"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
-# Settings of the outer environment that would change what a test server does.
-APP_SETTINGS = (
-    "APP_ENV",
-    "DATABASE_URL",
-    "DB_POOL_SIZE",
-    "DB_MAX_OVERFLOW",
-    "DB_POOL_TIMEOUT",
-    "JWT_SECRET",
-    "JWT_ACCESS_TOKEN_EXPIRES",
-    "APP_SALT",
-    "PASSWORD_HASH_TIME_COST",
-    "PASSWORD_HASH_MEMORY_KIB",
-    "SOCKETIO_MESSAGE_QUEUE",
-    "SOCKETIO_CHANNEL",
-    "SOCKETIO_CORS_ORIGINS",
-    "DAILY_FREE_MESSAGES",
-    "POINTS_PER_MESSAGE",
-    "MIN_EXPIRATION_HOURS",
-    "MAX_EXPIRATION_HOURS",
-    "MAX_MESSAGE_LENGTH",
-    "CONVERSATION_POINTS_COST",
-    "QUOTA_TIMEZONE",
-    "INITIAL_POINTS",
-    "RATELIMIT_ENABLED",
-    "RATELIMIT_STORAGE_URI",
-    "SEND_RATE_LIMIT",
-    "LOGIN_FAILURE_LIMIT",
-    "LOGIN_ADDRESS_FAILURE_LIMIT",
-    "TYPING_EVENTS_PER_SECOND",
-    "SOCKET_EVENTS_PER_SECOND",
-    "INSTANCE_PATH",
-    "FLASK_APP",
-    "GUNICORN_CMD_ARGS",
-    "WEB_CONCURRENCY",
-)
-
 
 def clean_environment() -> dict[str, str]:
     """This process's environment without any of the app's settings."""
-    return {k: v for k, v in os.environ.items() if k not in APP_SETTINGS}
+    return environment_without_settings()
 
 
 def fail_or_skip(reason: str) -> None:
