@@ -179,6 +179,13 @@ def make_machine(app: Any, client: Any, seen: Counter[str]) -> type[RuleBasedSta
             for number in range(count):
                 self.send(name, f"burst {number}", None, max_cost, f"b-{uuid.uuid4().hex}")
 
+        @precondition(lambda self: any(self.expect(user, None)[1] for user in self.users.values()))
+        @rule(data=st.data(), max_cost=st.sampled_from([0, 5]))
+        def send_past_the_quota_for_less_than_the_price(self, data: Any, max_cost: int) -> None:
+            """Once a user's next message costs points, a maxCost below the price is refused."""
+            paying = sorted(name for name, user in self.users.items() if self.expect(user, None)[1])
+            self.send(data.draw(st.sampled_from(paying)), "too dear", None, max_cost, None)
+
         @precondition(lambda self: self.sent)
         @rule(data=st.data(), same_content=st.booleans())
         def retry_used_client_message_id(self, data: Any, same_content: bool) -> None:
