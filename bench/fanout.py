@@ -18,15 +18,14 @@ from bench.harness import (
     Context,
     CpuMeter,
     LoadGen,
-    Server,
     cdf,
     ceiling_emit_request,
     goal,
     log,
     median,
-    postgres_pids,
     seed_users,
     send_request,
+    start_one_server,
     write_result,
 )
 
@@ -142,20 +141,9 @@ def run(ctx: Context) -> dict[str, Any]:
         database = ctx.postgres.create("fanout")
         stack.callback(ctx.postgres.drop, database)
         users = seed_users(database, sockets, daily_free_limit=20)
-        server = Server("fanout", ctx.server_env(database), ctx.workdir)
-        stack.callback(server.stop)
-        server.start()
-        loadgen = LoadGen(ctx.workdir, "loadgen-fanout")
-        stack.callback(loadgen.close)
+        server, loadgen, meter = start_one_server(ctx, stack, database, "fanout")
         connect = loadgen.call("sockets_connect", url=server.url, set="fanout", users=socket_users(users))
         log(f"{NAME}: {connect['connected']} sockets connected in {connect['seconds']:.1f} s")
-        meter = CpuMeter(
-            {
-                "server": server.worker_pids,
-                "postgres": postgres_pids(database),
-                "loadgen": lambda: [loadgen.pid],
-            }
-        )
         arms = {
             "ceiling": [
                 {**ceiling_emit_request(u, users[u.partner]), "receiver": users[u.partner].id} for u in users

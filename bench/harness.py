@@ -770,3 +770,24 @@ def cdf(axis: Any, values_ms: Sequence[float], label: str, **style: Any) -> None
     axis.set_xlabel("latency (ms, log)")
     axis.set_ylabel("fraction")
     axis.grid(True, which="both", alpha=0.3)
+
+
+def start_one_server(
+    ctx: Context, stack: contextlib.ExitStack, database: str, label: str
+) -> tuple[Server, LoadGen, CpuMeter]:
+    """One single-worker server on `database`, its load generator, and a CPU meter over
+    the worker, the database's PostgreSQL backends and the load generator; `stack`
+    stops them."""
+    server = Server(label, ctx.server_env(database), ctx.workdir)
+    stack.callback(server.stop)
+    server.start()
+    loadgen = LoadGen(ctx.workdir, f"loadgen-{label}")
+    stack.callback(loadgen.close)
+    meter = CpuMeter(
+        {
+            "server": server.worker_pids,
+            "postgres": postgres_pids(database),
+            "loadgen": lambda: [loadgen.pid],
+        }
+    )
+    return server, loadgen, meter

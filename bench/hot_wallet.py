@@ -18,17 +18,14 @@ from typing import Any
 
 from bench.harness import (
     Context,
-    CpuMeter,
-    LoadGen,
-    Server,
     deadlocks,
     goal,
     ledger_mismatches,
     log,
-    postgres_pids,
     ratio,
     seed_users,
     send_request,
+    start_one_server,
     write_result,
 )
 from bench.send_throughput import arm_summary, measure_arms, plot_arms
@@ -48,18 +45,7 @@ def run(ctx: Context) -> dict[str, Any]:
         stack.callback(ctx.postgres.drop, database)
         many = seed_users(database, users_count, daily_free_limit=0, prefix="m")
         hot = seed_users(database, 2, daily_free_limit=0, prefix="h")[0]
-        server = Server("hot", ctx.server_env(database), ctx.workdir)
-        stack.callback(server.stop)
-        server.start()
-        loadgen = LoadGen(ctx.workdir, "loadgen-hot")
-        stack.callback(loadgen.close)
-        meter = CpuMeter(
-            {
-                "server": server.worker_pids,
-                "postgres": postgres_pids(database),
-                "loadgen": lambda: [loadgen.pid],
-            }
-        )
+        server, loadgen, meter = start_one_server(ctx, stack, database, "hot")
         arms = {
             "many": [send_request(u) for u in many],
             "hot": [send_request(hot)],

@@ -25,17 +25,16 @@ from bench.harness import (
     Context,
     CpuMeter,
     LoadGen,
-    Server,
     cdf,
     ceiling_insert_request,
     goal,
     ledger_mismatches,
     log,
     median,
-    postgres_pids,
     ratio,
     seed_users,
     send_request,
+    start_one_server,
     write_result,
 )
 
@@ -194,18 +193,7 @@ def run(ctx: Context) -> dict[str, Any]:
         stack.callback(ctx.postgres.drop, database)
         paid = seed_users(database, users_count, daily_free_limit=0, prefix="p")
         free = seed_users(database, users_count, daily_free_limit=10**6, prefix="f")
-        server = Server("send", ctx.server_env(database), ctx.workdir)
-        stack.callback(server.stop)
-        server.start()
-        loadgen = LoadGen(ctx.workdir, "loadgen-send")
-        stack.callback(loadgen.close)
-        meter = CpuMeter(
-            {
-                "server": server.worker_pids,
-                "postgres": postgres_pids(database),
-                "loadgen": lambda: [loadgen.pid],
-            }
-        )
+        server, loadgen, meter = start_one_server(ctx, stack, database, "send")
         arms = {
             "ceiling": [ceiling_insert_request(u) for u in paid],
             "send": [send_request(u) for u in paid],
