@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from bench.fanout import socket_users
 from bench.harness import (
     BIN,
     RESULTS,
@@ -92,7 +93,8 @@ def summarize(raw: str, top: int = 40) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run one scenario under py-spy and write its summary."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scenario", choices=["send", "send_free", "hot", "ceiling", "fanout"])
+    parser.add_argument("scenario", choices=["send", "send_free", "hot", "ceiling", "fanout", "capacity"])
+    parser.add_argument("--users", type=int, default=2000, help="capacity: simulated users")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=200.0, help="fanout: messages a second")
     parser.add_argument("--output", type=Path)
@@ -104,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         stack.callback(postgres.drop_all)
         database = postgres.create("profile")
-        free_limit = 10**6 if args.scenario == "send_free" else 0
-        users = seed_users(database, 200 if args.scenario == "fanout" else 512, daily_free_limit=free_limit)
+        free_limit = {"send_free": 10**6, "capacity": 20}.get(args.scenario, 0)
+        counts = {"fanout": 200, "capacity": args.users}
+        users = seed_users(database, counts.get(args.scenario, 512), daily_free_limit=free_limit)
         server = Server("profile", server_env(database, workdir / "instance"), workdir)
         stack.callback(server.stop)
         server.start()
@@ -128,7 +131,26 @@ def main(argv: list[str] | None = None) -> int:
             str(raw_path),
         ]
         answer: dict[str, Any] = {}
-        if args.scenario == "fanout":
+        if args.scenario == "capacity":
+            loadgen.call(
+                "sockets_connect", url=server.url, set="capacity", users=socket_users(users), timeout=600
+            )
+
+            def load() -> None:
+                answer.update(
+                    loadgen.call(
+                        "capacity",
+                        set="capacity",
+                        users=args.users,
+                        interval=30.0,
+                        duration=args.seconds + 3,
+                        ceiling=False,
+                        connections=64,
+                        typing_lead=2.0,
+                        timeout=args.seconds + 300,
+                    )
+                )
+        elif args.scenario == "fanout":
             loadgen.call(
                 "sockets_connect",
                 url=server.url,
