@@ -97,15 +97,15 @@ def claim_slot(user_id: uuid.UUID, settings: BusinessSettings) -> QuotaClaim:
     return QuotaClaim(sent, limit, price, quota_date, int(wallet_balance or 0))
 
 
-def view_claim(claim: QuotaClaim, balance: int, settings: BusinessSettings) -> QuotaView:
-    """The quota right after a send."""
+def view_claim(claim: QuotaClaim, settings: BusinessSettings) -> QuotaView:
+    """The quota right after a send (the claim holds the balance after any debit)."""
     row = MessageQuota(
         messages_sent_today=claim.messages_sent_today,
         quota_date=claim.quota_date,
         daily_free_limit=claim.daily_free_limit,
         points_per_message=claim.points_per_message,
     )
-    return view_quota(row, balance, settings)
+    return view_quota(row, claim.balance, settings)
 
 
 def view_quota(quota: MessageQuota, balance: int, settings: BusinessSettings) -> QuotaView:

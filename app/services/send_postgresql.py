@@ -26,8 +26,7 @@ from app.database import statement_connection
 from app.extensions import db
 from app.models.types import UTCDateTime, new_id
 from app.services import quota
-from app.services.conversations import participant_ids
-from app.services.send_store import StoreOutcome
+from app.services.send_store import StoreOutcome, sender_recipients
 from app.settings import BusinessSettings
 
 # The statement's parameters, in the order of PREPARE's $1, $2, ... and their types.
@@ -154,9 +153,8 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
     with statement_connection() as connection:
         row = _execute_send(connection, params)
     if row is None:  # not in the conversation, or a user without a quota row
-        recipients = tuple(str(uid) for uid in participant_ids(record["conversation_id"]))
-        if str(record["sender_id"]) not in recipients:
-            return StoreOutcome(recipients, None, False)
+        if sender_recipients(record) is None:
+            return StoreOutcome((), None, False)
         quota.create_quota(record["sender_id"], settings)
         db.session.commit()
         with statement_connection() as connection:

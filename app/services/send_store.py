@@ -5,7 +5,7 @@ PostgreSQL does the same in one all-or-nothing statement that commits on its own
 transaction open for the caller to commit (when `stored`) or roll back.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,13 +32,20 @@ class StoreOutcome:
     stored: bool
 
 
+def sender_recipients(record: dict[str, Any]) -> tuple[str, ...] | None:
+    """The ids of the conversation's users as events address them, or None when the
+    sender is not one of them."""
+    recipients = tuple(str(uid) for uid in participant_ids(record["conversation_id"]))
+    return recipients if str(record["sender_id"]) in recipients else None
+
+
 def store_step_by_step(
     record: dict[str, Any], max_cost: int | None, settings: BusinessSettings
 ) -> StoreOutcome:
     """Check the participants, claim a quota slot, insert, then debit a paid message."""
-    recipients = tuple(str(uid) for uid in participant_ids(record["conversation_id"]))
-    if str(record["sender_id"]) not in recipients:
-        return StoreOutcome(recipients, None, False)
+    recipients = sender_recipients(record)
+    if recipients is None:
+        return StoreOutcome((), None, False)
     begin_write()
     claim = quota.claim_slot(record["sender_id"], settings)
     if max_cost is not None and claim.cost > max_cost:
@@ -56,13 +63,7 @@ def store_step_by_step(
         )
         if balance is None:
             return StoreOutcome(recipients, claim, False)
-        claim = quota.QuotaClaim(
-            claim.messages_sent_today,
-            claim.daily_free_limit,
-            claim.points_per_message,
-            claim.quota_date,
-            balance,
-        )
+        claim = replace(claim, balance=balance)
     return StoreOutcome(recipients, claim, True)
 
 

@@ -108,7 +108,7 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
 
     claim = outcome.claim
     record["points_charged"] = claim.cost
-    view = quota.view_claim(claim, claim.balance, settings)
+    view = quota.view_claim(claim, settings)
     events = [
         Event("message:new", dump(MessageOut, record), outcome.recipients),
         Event("quota:update", dump(QuotaOut, view), (str(sender_id),)),
