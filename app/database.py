@@ -80,20 +80,73 @@ def configure_sqlite(app: Flask) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-@contextmanager
-def statement_connection() -> Iterator[sa.Connection]:
-    """A connection on which each statement is its own transaction, on PostgreSQL.
+class TransactionLeftOpen(RuntimeError):
+    """A unit of work began while the session still held a transaction: a bug in the
+    caller, which must end what it opened (nothing commits it on its behalf)."""
 
-    For a single read, or a single statement that writes all or nothing: no BEGIN
-    and no COMMIT round trip. The driver's autocommit flag is set for the duration
-    (a client-side switch, as SQLAlchemy's own ping does; SQLAlchemy's AUTOCOMMIT
-    isolation option would also work, but its reset on check-in raises an unwrapped
-    driver error when the server has gone, where this fails like any other query).
-    The connection goes back to the pool afterwards. Elsewhere (SQLite) it is the
-    session's connection, in the session's transaction.
+
+def _refuse_open_transaction(unit: str) -> None:
+    if db.session().in_transaction():
+        raise TransactionLeftOpen(
+            f"{unit} began while the session held a transaction; end the reads before it "
+            "(read_transaction) or do them inside it"
+        )
+
+
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """The one transaction of a service function that writes: begun here, committed
+    when the block ends, rolled back when it raises.
+
+    On SQLite it begins with BEGIN IMMEDIATE, taking the write lock up front, which
+    serialises writers the way row locks do on PostgreSQL. It refuses to begin while
+    the session holds a transaction (TransactionLeftOpen): nothing commits work that
+    a caller left open.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
-        yield db.session.connection()
+    _refuse_open_transaction("write_transaction")
+    session = db.session()
+    with session.begin():
+        if session.get_bind().dialect.name == "sqlite":
+            session.connection(execution_options={_IMMEDIATE: True})
+        yield
+
+
+@contextmanager
+def read_transaction() -> Iterator[None]:
+    """Reads as a unit: inside a transaction already open they join it; otherwise
+    they run in one that ends with the block, so the connection goes back to the
+    pool before the caller goes on (a later write or single statement may follow).
+
+    Objects read stay usable afterwards (the session does not expire on commit).
+    Writing in a read transaction of its own is a bug and raises.
+    """
+    session = db.session()
+    if session.in_transaction():
+        yield
+        return
+    with session.begin():
+        yield
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("read_transaction holds changes; use write_transaction")
+
+
+@contextmanager
+def single_statement() -> Iterator[sa.Connection]:
+    """A connection for one statement that is a transaction of its own.
+
+    For a read, or a statement that writes all or nothing. On PostgreSQL it runs with
+    the driver in autocommit: no BEGIN and no COMMIT round trip. The driver's flag is
+    set here, not with SQLAlchemy's AUTOCOMMIT isolation option, whose reset at
+    check-in raises an unwrapped driver error when the server has gone (where this
+    fails like any other query). On SQLite the statement runs in a short transaction
+    of its own. Either way the connection goes back to the pool at the end. It
+    refuses to start while the session holds a transaction (TransactionLeftOpen): a
+    request would then hold two pooled connections at once.
+    """
+    _refuse_open_transaction("single_statement")
+    if db.engine.dialect.name != "postgresql":
+        with db.engine.begin() as connection:
+            yield connection
         return
     with db.engine.connect() as connection:
         driver_connection = connection.connection.dbapi_connection
@@ -105,18 +158,12 @@ def statement_connection() -> Iterator[sa.Connection]:
                 driver_connection.autocommit = False
 
 
-def begin_write() -> None:
-    """Start the session's transaction as a writer.
-
-    On SQLite the transaction takes the write lock up front (BEGIN IMMEDIATE), which
-    serialises writers the way row locks do on PostgreSQL; any read-only transaction
-    still open is ended first so that the write lock is taken before the next read.
-    Elsewhere it does nothing: the service's row locks serialise writers, and the
-    reads before them may share the transaction (no extra commit round trip).
-    """
-    session = db.session()
-    if session.get_bind().dialect.name != "sqlite":
+@contextmanager
+def read_connection() -> Iterator[sa.Connection]:
+    """A connection for a read: the session's, in its transaction, when it holds one;
+    otherwise a single statement's. Either way one connection per request."""
+    if db.session().in_transaction():
+        yield db.session.connection()
         return
-    if session.in_transaction():
-        session.commit()
-    session.connection(execution_options={_IMMEDIATE: True})
+    with single_statement() as connection:
+        yield connection

@@ -13,7 +13,9 @@ class Base(DeclarativeBase):
     """Declarative base of every model."""
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay loaded after a commit: a view serialises what its service read
+# without reloading every row (one SELECT per object) after the transaction ended.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 jwt = JWTManager()
 socketio = SocketIO()

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import has_app_context
+from flask.testing import FlaskClient
 from support.api_client import Account, Api
+from support.connections import forbid_second_connection
 
 from app import create_app
 from app.extensions import db
@@ -109,10 +112,25 @@ def database_url(backend: str, database_urls: dict[str, Any], request: pytest.Fi
     return database_urls[backend]
 
 
+class FreshSessionClient(FlaskClient):
+    """A test client whose requests start with no session transaction, as in a server.
+
+    Tests read the database through `db.session` in the app context that the test
+    client's requests share; ending those reads first keeps them out of the request.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        if has_app_context():
+            db.session.remove()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url: str) -> Iterator[Any]:
     """The app on an empty database."""
     application = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, RATELIMIT_ENABLED=True)
+    application.test_client_class = FreshSessionClient
+    forbid_second_connection(application)
     with application.app_context():
         if database_url not in _schemas_created:
             db.create_all()

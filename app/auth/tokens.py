@@ -11,7 +11,7 @@ from flask_jwt_extended import create_access_token, decode_token
 
 from app import clock
 from app.api.errors import error_response
-from app.database import statement_connection
+from app.database import read_connection, write_transaction
 from app.errors import Unauthorized
 from app.extensions import db, jwt
 from app.models import RevokedToken, User
@@ -25,12 +25,13 @@ def issue_access_token(user: User) -> tuple[str, datetime]:
 
 
 def revoke_token(jti: str, user_id: uuid.UUID, expires_at: datetime) -> None:
-    """Revoke a token at once; forget revocations of tokens that have expired anyway."""
+    """Revoke a token at once (one transaction); forget revocations of tokens that
+    have expired anyway."""
     now = clock.now()
-    db.session.execute(sa.delete(RevokedToken).where(RevokedToken.expires_at < now))
-    if db.session.get(RevokedToken, jti) is None:
-        db.session.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires_at, revoked_at=now))
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(sa.delete(RevokedToken).where(RevokedToken.expires_at < now))
+        if db.session.get(RevokedToken, jti) is None:
+            db.session.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires_at, revoked_at=now))
 
 
 def is_revoked(jti: str) -> bool:
@@ -64,7 +65,7 @@ def load_token_user(payload: dict) -> tuple[TokenAccount | None, bool]:
         jti = str(payload["jti"])
     except (ValueError, KeyError, TypeError):
         return None, False
-    with statement_connection() as connection:
+    with read_connection() as connection:
         row = connection.execute(_TOKEN_ACCOUNT, {"user_id": user_id, "jti": jti}).first()
     if row is None:
         return None, False

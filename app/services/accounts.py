@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
-from app.database import begin_write
+from app.database import read_transaction, write_transaction
 from app.errors import InvalidCredentials, UsernameTaken
 from app.extensions import db
 from app.models import User
@@ -27,7 +27,8 @@ class HashingCost:
 
 def find_by_username(username: str) -> User | None:
     """The user with this username, compared without regard to case."""
-    return db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
+    with read_transaction():
+        return db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
 
 
 def register_user(
@@ -38,38 +39,32 @@ def register_user(
     hashing: HashingCost,
     settings: BusinessSettings,
 ) -> User:
-    """Create a user with a wallet and a quota row; raises UsernameTaken."""
+    """Create a user with a wallet and a quota row, in one transaction; raises UsernameTaken."""
     password_hash = hash_password(
         password, pepper=hashing.pepper, time_cost=hashing.time_cost, memory_kib=hashing.memory_kib
     )
-    begin_write()
-    if find_by_username(username) is not None:
-        db.session.rollback()
-        raise UsernameTaken()
-    user = User(
-        username=username,
-        display_name=(display_name or "").strip() or username,
-        password_hash=password_hash,
-        created_at=clock.now(),
-    )
-    db.session.add(user)
     try:
-        db.session.flush()
-        points.create_wallet(user.id, settings.initial_points)
-        quota.create_quota(user.id, settings)
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+        with write_transaction():
+            if find_by_username(username) is not None:
+                raise UsernameTaken()
+            user = User(
+                username=username,
+                display_name=(display_name or "").strip() or username,
+                password_hash=password_hash,
+                created_at=clock.now(),
+            )
+            db.session.add(user)
+            db.session.flush()
+            points.create_wallet(user.id, settings.initial_points)
+            quota.create_quota(user.id, settings)
+    except IntegrityError:  # the same name registered at the same moment
         raise UsernameTaken() from None
     return user
 
 
 def authenticate(username: str, password: str, *, hashing: HashingCost) -> User:
     """The user whose credentials these are; the same InvalidCredentials for any mismatch."""
-    user = find_by_username(username)
-    if user is not None:
-        db.session.expunge(user)  # keep its loaded columns past the rollback
-    db.session.rollback()  # give the connection back before the slow hash
+    user = find_by_username(username)  # the connection goes back to the pool before the slow hash
     if user is None:
         verify_password(dummy_hash(hashing.time_cost, hashing.memory_kib), password, pepper=hashing.pepper)
         raise InvalidCredentials()

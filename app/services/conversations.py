@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
-from app.database import begin_write
+from app.database import read_connection, write_transaction
 from app.errors import CannotMessageSelf, ConversationNotFound, PriceMismatch, UserNotFound
 from app.extensions import db
 from app.models import Conversation, ConversationParticipant, Message, User, pair_key
@@ -51,13 +51,14 @@ def participant_ids(conversation_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
     cached = _participants.get(conversation_id)
     if cached is not None:
         return cached
-    found = tuple(
-        db.session.scalars(
-            sa.select(ConversationParticipant.user_id).where(
-                ConversationParticipant.conversation_id == conversation_id
+    with read_connection() as connection:
+        found = tuple(
+            connection.scalars(
+                sa.select(ConversationParticipant.user_id).where(
+                    ConversationParticipant.conversation_id == conversation_id
+                )
             )
         )
-    )
     if found:  # an unknown id is asked again next time: it may be created meanwhile
         if len(_participants) >= _PARTICIPANTS_CACHED:
             _participants.pop(next(iter(_participants)))  # the oldest entry
@@ -77,41 +78,45 @@ def start_conversation(
     """Start (or return) the conversation of a pair; charges `price` points for a new one."""
     if creator_id == receiver_id:
         raise CannotMessageSelf()
-    if agreed_price is not None and agreed_price != price:
-        existing = _find_pair(creator_id, receiver_id)
-        if existing is None:
-            raise PriceMismatch(price=price)
-    begin_write()
+    try:
+        with write_transaction():
+            conversation_id, created = _find_or_create(creator_id, receiver_id, agreed_price, price)
+    except IntegrityError:  # the other participant started it at the same moment
+        conversation_id, created = _find_pair(creator_id, receiver_id), False
+        if conversation_id is None:
+            raise
+    if not created:
+        return StartResult(view_conversation(conversation_id, creator_id), False, 0, [])
+    for_receiver = view_conversation(conversation_id, receiver_id)
+    event = Event("conversation:new", dump(ConversationOut, for_receiver), (str(receiver_id),))
+    return StartResult(view_conversation(conversation_id, creator_id), True, price, [event])
+
+
+def _find_or_create(
+    creator_id: uuid.UUID, receiver_id: uuid.UUID, agreed_price: int | None, price: int
+) -> tuple[uuid.UUID, bool]:
+    """The pair's conversation id and whether it was created now (in the caller's transaction)."""
+    existing = _find_pair(creator_id, receiver_id)
+    if existing is None and agreed_price is not None and agreed_price != price:
+        raise PriceMismatch(price=price)
     if db.session.get(User, receiver_id) is None:
         raise UserNotFound()
-    existing = _find_pair(creator_id, receiver_id)
     if existing is not None:
-        db.session.commit()
-        return StartResult(view_conversation(existing, creator_id), False, 0, [])
+        return existing, False
     now = clock.now()
     conversation = Conversation(pair_key=pair_key(creator_id, receiver_id), created_at=now, updated_at=now)
     db.session.add(conversation)
-    try:
-        db.session.flush()
-        db.session.add_all(
-            [
-                ConversationParticipant(conversation_id=conversation.id, user_id=uid, joined_at=now)
-                for uid in (creator_id, receiver_id)
-            ]
-        )
-        db.session.flush()
-        if price:
-            points.debit(creator_id, price, "conversation_start", conversation_id=conversation.id)
-        db.session.commit()
-    except IntegrityError:  # the other participant started it at the same moment
-        db.session.rollback()
-        existing = _find_pair(creator_id, receiver_id)
-        if existing is None:
-            raise
-        return StartResult(view_conversation(existing, creator_id), False, 0, [])
-    for_receiver = view_conversation(conversation.id, receiver_id)
-    event = Event("conversation:new", dump(ConversationOut, for_receiver), (str(receiver_id),))
-    return StartResult(view_conversation(conversation.id, creator_id), True, price, [event])
+    db.session.flush()
+    db.session.add_all(
+        [
+            ConversationParticipant(conversation_id=conversation.id, user_id=uid, joined_at=now)
+            for uid in (creator_id, receiver_id)
+        ]
+    )
+    db.session.flush()
+    if price:
+        points.debit(creator_id, price, "conversation_start", conversation_id=conversation.id)
+    return conversation.id, True
 
 
 def _find_pair(first: uuid.UUID, second: uuid.UUID) -> uuid.UUID | None:

@@ -6,6 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app import clock
+from app.database import write_transaction
 from app.extensions import db
 from app.models import ConversationParticipant, Message
 
@@ -19,21 +20,22 @@ def visible_at(moment: datetime) -> sa.ColumnElement[bool]:
 
 
 def mark_expired_for_user(user_id: uuid.UUID) -> int:
-    """Mark every expired message of the user's conversations in one UPDATE; returns the count."""
+    """Mark every expired message of the user's conversations in one UPDATE (its own
+    transaction); returns the count."""
     now = clock.now()
     user_conversations = sa.select(ConversationParticipant.conversation_id).where(
         ConversationParticipant.user_id == user_id
     )
-    result = db.session.execute(
-        sa.update(Message)
-        .where(
-            Message.conversation_id.in_(user_conversations),
-            Message.is_expired == sa.false(),
-            Message.expires_at.is_not(None),
-            Message.expires_at <= now,
+    with write_transaction():
+        result = db.session.execute(
+            sa.update(Message)
+            .where(
+                Message.conversation_id.in_(user_conversations),
+                Message.is_expired == sa.false(),
+                Message.expires_at.is_not(None),
+                Message.expires_at <= now,
+            )
+            .values(is_expired=True, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(is_expired=True, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
     return int(result.rowcount or 0)

@@ -5,9 +5,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
-from app.database import statement_connection
+from app.database import read_transaction, single_statement
 from app.errors import InvalidCursor
 from app.extensions import db
 from app.models import ConversationParticipant, Message
@@ -48,39 +49,38 @@ def fetch_messages(
         raise InvalidCursor("Give either before or after, not both.")
     require_participant(conversation_id, viewer_id)
     now = clock.now()
+    with read_transaction():
+        rows, has_more = _page(conversation_id, limit, before or after, after is not None, now)
+    undelivered = {m.id: m for m in rows if m.sender_id != viewer_id and m.delivered_at is None}
+    if not undelivered:
+        return MessagePage(rows, has_more)
+    delivered = _deliver(viewer_id, list(undelivered), conversation_id, now)
+    for row in delivered:  # the page shows what was just written, without a reload
+        set_committed_value(undelivered[row.id], "delivered_at", now)
+    return MessagePage(rows, has_more, _receipt_events("message:delivered", delivered, _delivered_at(now)))
+
+
+def _page(
+    conversation_id: uuid.UUID, limit: int, cursor_id: uuid.UUID | None, ascending: bool, now: datetime
+) -> tuple[list[Message], bool]:
+    """Up to `limit` visible messages next to the cursor, oldest first, and whether more exist."""
     query = sa.select(Message).where(Message.conversation_id == conversation_id, visible_at(now))
     order = (Message.created_at, Message.id)
-    cursor_id = before or after
     if cursor_id is not None:
         cursor = db.session.execute(
-            sa.select(Message.created_at, Message.id).where(
-                Message.id == cursor_id, Message.conversation_id == conversation_id
-            )
+            sa.select(*order).where(Message.id == cursor_id, Message.conversation_id == conversation_id)
         ).first()
         if cursor is None:
             raise InvalidCursor()
         position = sa.tuple_(*order)
-        query = query.where(position > tuple(cursor) if after else position < tuple(cursor))
-    ascending = after is not None
+        query = query.where(position > tuple(cursor) if ascending else position < tuple(cursor))
     query = query.order_by(*(c.asc() if ascending else c.desc() for c in order)).limit(limit + 1)
     rows = list(db.session.scalars(query))
     has_more = len(rows) > limit
     rows = rows[:limit]
     if not ascending:
         rows.reverse()
-    events = _mark_delivered(viewer_id, conversation_id, rows, now)
-    return MessagePage(rows, has_more, events)
-
-
-def _mark_delivered(
-    viewer_id: uuid.UUID, conversation_id: uuid.UUID, rows: list[Message], now: datetime
-) -> list[Event]:
-    """Set deliveredAt once on others' messages the viewer has now received."""
-    undelivered = [m.id for m in rows if m.sender_id != viewer_id and m.delivered_at is None]
-    if not undelivered:
-        db.session.commit()
-        return []
-    return mark_delivered(viewer_id, undelivered, conversation_id=conversation_id, at=now)
+    return rows, has_more
 
 
 def mark_delivered(
@@ -92,6 +92,14 @@ def mark_delivered(
 ) -> list[Event]:
     """Set deliveredAt on messages sent to the recipient that do not have it yet."""
     at = at or clock.now()
+    updated = _deliver(recipient_id, message_ids, conversation_id, at)
+    return _receipt_events("message:delivered", updated, _delivered_at(at))
+
+
+def _deliver(
+    recipient_id: uuid.UUID, message_ids: list[uuid.UUID], conversation_id: uuid.UUID | None, at: datetime
+) -> list[sa.Row]:
+    """The delivery receipt UPDATE (one statement); returns the rows it changed."""
     conditions = [
         Message.id.in_(message_ids),
         Message.sender_id != recipient_id,
@@ -104,13 +112,16 @@ def mark_delivered(
     ]
     if conversation_id is not None:
         conditions.append(Message.conversation_id == conversation_id)
-    updated = _update_returning(
+    return _update_returning(
         sa.update(Message)
         .where(*conditions)
         .values(delivered_at=at)
         .returning(Message.id, Message.sender_id, Message.conversation_id)
     )
-    return _receipt_events("message:delivered", updated, {"deliveredAt": _iso(at)})
+
+
+def _delivered_at(at: datetime) -> dict[str, str]:
+    return {"deliveredAt": _iso(at)}
 
 
 def mark_read(
@@ -144,13 +155,9 @@ def mark_read(
 
 
 def _update_returning(statement: sa.Update) -> list[sa.Row]:
-    """Run one receipt UPDATE as its own transaction (no BEGIN/COMMIT round trips on
-    PostgreSQL) and return the rows it changed."""
-    db.session.commit()  # end any read transaction of this request first
-    with statement_connection() as connection:
-        rows = connection.execute(statement).all()
-    db.session.commit()  # SQLite: the statement ran in the session's transaction
-    return rows
+    """Run one receipt UPDATE as a transaction of its own and return the rows it changed."""
+    with single_statement() as connection:
+        return connection.execute(statement).all()
 
 
 def _receipt_events(name: str, rows: list, extra: dict) -> list[Event]:

@@ -1,11 +1,12 @@
 """The wallet and its append-only ledger: every change to a balance writes one row."""
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 
 from app import clock
-from app.database import begin_write
+from app.database import write_transaction
 from app.errors import InsufficientPoints, UserNotFound, ValidationFailed
 from app.extensions import db
 from app.models import PointsTransaction, PointsWallet, User
@@ -22,10 +23,14 @@ def create_wallet(user_id: uuid.UUID, initial_points: int) -> PointsWallet:
     return wallet
 
 
+def balance_sql(user_id: Any) -> sa.ScalarSelect[int]:
+    """The user's balance as a scalar subquery (NULL without a wallet)."""
+    return sa.select(PointsWallet.balance).where(PointsWallet.user_id == user_id).scalar_subquery()
+
+
 def balance_of(user_id: uuid.UUID) -> int:
     """The current balance (0 for a user without a wallet)."""
-    balance = db.session.scalar(sa.select(PointsWallet.balance).where(PointsWallet.user_id == user_id))
-    return int(balance or 0)
+    return int(db.session.scalar(sa.select(balance_sql(user_id))) or 0)
 
 
 def debit(
@@ -88,13 +93,11 @@ def grant_points(username: str, amount: int) -> int:
     """Credit `amount` points to the named user with a ledger row; returns the new balance."""
     if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_GRANT:
         raise ValidationFailed(f"The amount must be a whole number from 1 to {MAX_GRANT}.")
-    begin_write()
-    user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
-    if user is None:
-        raise UserNotFound(f"No user is called {username!r}.")
-    balance = credit(user.id, amount, "grant")
-    db.session.commit()
-    return balance
+    with write_transaction():
+        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
+        if user is None:
+            raise UserNotFound(f"No user is called {username!r}.")
+        return credit(user.id, amount, "grant")
 
 
 def ledger_sum(user_id: uuid.UUID) -> int:

@@ -3,11 +3,11 @@
 One round trip does what the step-by-step send does in five, and, since a single
 statement is a transaction of its own, it runs without BEGIN and COMMIT. The
 statement first locks the sender's quota row (SELECT ... FOR UPDATE, only when the
-sender is in the conversation) and prices the send from it: the day rolls over by
-date comparison, never by a timer. Only a paid send then locks the wallet, always
-after the quota, as every other writer does. Under READ COMMITTED a lock that had
-to wait returns the newest row, so concurrent sends of one user are counted and
-charged one after another.
+sender is in the conversation) and prices the send from it with the quota rule of
+app/services/quota.py (the same expressions the step-by-step send uses). Only a paid
+send then locks the wallet, always after the quota, as every other writer does.
+Under READ COMMITTED a lock that had to wait returns the newest row, so concurrent
+sends of one user are counted and charged one after another.
 
 The message is inserted only when the cost is within the sender's `maxCost` and,
 for a paid send, the locked balance covers it; ON CONFLICT DO NOTHING turns a
@@ -20,109 +20,160 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
-from app import clock
-from app.database import statement_connection
-from app.extensions import db
+from app.database import single_statement, write_transaction
+from app.models import ConversationParticipant, Message, MessageQuota, PointsTransaction, PointsWallet
 from app.models.types import UTCDateTime, new_id
-from app.services import quota
+from app.services import points, quota
 from app.services.send_store import StoreOutcome, sender_recipients
 from app.settings import BusinessSettings
 
-# The statement's parameters, in the order of PREPARE's $1, $2, ... and their types.
-_PARAMETERS = {
-    "id": "uuid",
-    "conversation_id": "uuid",
-    "sender_id": "uuid",
-    "content": "text",
-    "expires_at": "timestamptz",
-    "client_message_id": "varchar",
-    "now": "timestamptz",
-    "today": "date",
-    "free_limit": "integer",
-    "price": "integer",
-    "max_cost": "integer",
-    "ledger_id": "uuid",
+_param = {
+    name: sa.bindparam(name, type_=type_)
+    for name, type_ in {
+        "id": sa.Uuid(),
+        "conversation_id": sa.Uuid(),
+        "sender_id": sa.Uuid(),
+        "content": sa.Text(),
+        "expires_at": UTCDateTime(),
+        "client_message_id": sa.String(64),
+        "now": UTCDateTime(),
+        "today": sa.Date(),
+        "free_limit": sa.Integer(),
+        "price": sa.Integer(),
+        "max_cost": sa.Integer(),
+        "ledger_id": sa.Uuid(),
+    }.items()
 }
 
-_SEND_SQL = """
-WITH quota AS (
-    SELECT q.messages_sent_today, q.daily_free_limit, q.points_per_message, q.quota_date
-    FROM message_quotas AS q
-    WHERE q.user_id = :sender_id
-      AND EXISTS (
-        SELECT 1 FROM conversation_participants AS p
-        WHERE p.conversation_id = :conversation_id
-          AND p.user_id = :sender_id)
-    FOR UPDATE
-),
-claim AS (
-    SELECT
-        CASE WHEN quota_date = :today THEN messages_sent_today + 1 ELSE 1 END AS sent,
-        CASE WHEN quota_date = :today THEN daily_free_limit ELSE :free_limit END AS free_limit,
-        CASE WHEN quota_date = :today THEN points_per_message ELSE :price END AS price
-    FROM quota
-),
-priced AS (
-    SELECT sent, free_limit, price, CASE WHEN sent <= free_limit THEN 0 ELSE price END AS cost
-    FROM claim
-),
-wallet AS (
-    SELECT w.balance FROM points_wallets AS w, priced
-    WHERE w.user_id = :sender_id AND priced.cost > 0
-    FOR UPDATE OF w
-),
-message AS (
-    INSERT INTO messages (id, conversation_id, sender_id, content, expires_at, is_expired,
-        delivered_at, is_read, read_at, client_message_id, points_charged, created_at, updated_at)
-    SELECT :id, :conversation_id, :sender_id, :content,
-        :expires_at, false, NULL, false, NULL, :client_message_id, priced.cost, :now, :now
-    FROM priced
-    WHERE priced.cost <= COALESCE(:max_cost, priced.cost)
-      AND (priced.cost = 0 OR EXISTS (SELECT 1 FROM wallet WHERE wallet.balance >= priced.cost))
-    ON CONFLICT (sender_id, client_message_id) DO NOTHING
-    RETURNING id, points_charged
-),
-counted AS (
-    UPDATE message_quotas AS q
-    SET messages_sent_today = priced.sent, daily_free_limit = priced.free_limit,
-        points_per_message = priced.price, quota_date = :today
-    FROM priced, message
-    WHERE q.user_id = :sender_id
-),
-debit AS (
-    UPDATE points_wallets AS w
-    SET balance = w.balance - message.points_charged, updated_at = :now
-    FROM message
-    WHERE w.user_id = :sender_id AND message.points_charged > 0
-    RETURNING w.balance
-),
-ledger AS (
-    INSERT INTO points_transactions (id, user_id, amount, reason, message_id, conversation_id,
-        balance_after, created_at)
-    SELECT :ledger_id, :sender_id, -message.points_charged, 'message',
-        message.id, :conversation_id, debit.balance, :now
-    FROM message, debit
-)
-SELECT priced.sent, priced.free_limit, priced.price, priced.cost,
-    COALESCE((SELECT balance FROM debit), (SELECT balance FROM wallet),
-             (SELECT balance FROM points_wallets WHERE user_id = :sender_id)) AS balance,
-    EXISTS (SELECT 1 FROM message) AS stored,
-    ARRAY(SELECT CAST(user_id AS text) FROM conversation_participants
-          WHERE conversation_id = :conversation_id) AS recipients
-FROM priced
-"""
 
-# Prepared once per connection (on its first send): PostgreSQL parses and plans the
-# statement once, not on every send.
-PREPARE_SEND = "PREPARE send_message ({types}) AS {body}".format(
-    types=", ".join(_PARAMETERS.values()),
-    body=re.sub(r":(\w+)", lambda name: f"${list(_PARAMETERS).index(name[1]) + 1}", _SEND_SQL),
-)
-EXECUTE_SEND = sa.text(f"EXECUTE send_message ({', '.join(':' + name for name in _PARAMETERS)})").bindparams(
-    sa.bindparam("now", type_=UTCDateTime()),
-    sa.bindparam("expires_at", type_=UTCDateTime()),
-)
+def build_send_statement() -> sa.Select:
+    """The send as one SELECT whose CTEs lock, price and write (see the module doc)."""
+    p = _param
+    quotas, wallets = MessageQuota.__table__, PointsWallet.__table__
+    participants = ConversationParticipant.__table__
+    in_conversation = sa.exists().where(
+        participants.c.conversation_id == p["conversation_id"], participants.c.user_id == p["sender_id"]
+    )
+    locked_quota = (
+        sa.select(
+            quotas.c.quota_date,
+            quotas.c.messages_sent_today,
+            quotas.c.daily_free_limit,
+            quotas.c.points_per_message,
+        )
+        .where(quotas.c.user_id == p["sender_id"], in_conversation)
+        .with_for_update()
+        .cte("quota")
+    )
+    day = quota.quota_day_sql(locked_quota.c, p["today"], p["free_limit"], p["price"])
+    counted = quota.counted_values_sql(day)
+    priced = sa.select(
+        *(value.label(name) for name, value in counted.items()),
+        quota.message_price_sql(
+            counted["messages_sent_today"], counted["daily_free_limit"], counted["points_per_message"]
+        ).label("cost"),
+    ).cte("priced")
+    wallet = (
+        sa.select(wallets.c.balance)
+        .where(wallets.c.user_id == p["sender_id"], priced.c.cost > 0)
+        .with_for_update(of=wallets)
+        .cte("wallet")
+    )
+    affordable = sa.or_(priced.c.cost == 0, sa.exists().where(wallet.c.balance >= priced.c.cost))
+    message_columns = {
+        "id": p["id"],
+        "conversation_id": p["conversation_id"],
+        "sender_id": p["sender_id"],
+        "content": p["content"],
+        "expires_at": p["expires_at"],
+        "is_expired": sa.false(),
+        "delivered_at": sa.null(),
+        "is_read": sa.false(),
+        "read_at": sa.null(),
+        "client_message_id": p["client_message_id"],
+        "points_charged": priced.c.cost,
+        "created_at": p["now"],
+        "updated_at": p["now"],
+    }
+    message = (
+        postgresql.insert(Message.__table__)
+        .from_select(
+            list(message_columns),
+            sa.select(*message_columns.values()).where(
+                priced.c.cost <= sa.func.coalesce(p["max_cost"], priced.c.cost), affordable
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
+        .returning(Message.__table__.c.id, Message.__table__.c.points_charged)
+        .cte("message")
+    )
+    count_it = (
+        sa.update(quotas)
+        .where(quotas.c.user_id == p["sender_id"], message.c.id.is_not(None))
+        .values({name: priced.c[name] for name in counted})
+        .cte("counted")
+    )
+    debit = (
+        sa.update(wallets)
+        .where(wallets.c.user_id == p["sender_id"], message.c.points_charged > 0)
+        .values(balance=wallets.c.balance - message.c.points_charged, updated_at=p["now"])
+        .returning(wallets.c.balance)
+        .cte("debit")
+    )
+    ledger_columns = {
+        "id": p["ledger_id"],
+        "user_id": p["sender_id"],
+        "amount": -message.c.points_charged,
+        "reason": sa.literal("message"),
+        "message_id": message.c.id,
+        "conversation_id": p["conversation_id"],
+        "balance_after": debit.c.balance,
+        "created_at": p["now"],
+    }
+    ledger = (
+        sa.insert(PointsTransaction.__table__)
+        .from_select(list(ledger_columns), sa.select(*ledger_columns.values()))
+        .cte("ledger")
+    )
+    balance = sa.func.coalesce(
+        sa.select(debit.c.balance).scalar_subquery(),
+        sa.select(wallet.c.balance).scalar_subquery(),
+        points.balance_sql(p["sender_id"]),
+    )
+    recipients = sa.func.array(
+        sa.select(sa.cast(participants.c.user_id, sa.Text))
+        .where(participants.c.conversation_id == p["conversation_id"])
+        .scalar_subquery()
+    )
+    return sa.select(
+        priced.c.quota_date,
+        priced.c.messages_sent_today,
+        priced.c.daily_free_limit,
+        priced.c.points_per_message,
+        balance.label("balance"),
+        sa.exists(sa.select(message.c.id)).label("stored"),
+        recipients.label("recipients"),
+    ).add_cte(count_it, ledger)
+
+
+def _prepared(statement: sa.Select) -> tuple[str, sa.TextClause, dict[str, Any]]:
+    """PREPARE and EXECUTE texts for `statement` and the values of its constants:
+    PostgreSQL parses and plans it once per connection, not on every send."""
+    dialect = postgresql.psycopg2.dialect()
+    compiled = statement.compile(dialect=dialect)
+    order = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", compiled.string)))
+    body = re.sub(r"%\((\w+)\)s", lambda name: f"${order.index(name[1]) + 1}", compiled.string)
+    types = ", ".join(dialect.type_compiler_instance.process(compiled.binds[n].type) for n in order)
+    execute = sa.text(f"EXECUTE send_message ({', '.join(':' + name for name in order)})").bindparams(
+        *(sa.bindparam(name, type_=compiled.binds[name].type) for name in order)
+    )
+    constants = {name: compiled.params[name] for name in order if name not in _param}
+    return f"PREPARE send_message ({types}) AS {body}", execute, constants
+
+
+PREPARE_SEND, EXECUTE_SEND, _CONSTANTS = _prepared(build_send_statement())
 
 
 def _execute_send(connection: sa.Connection, params: dict[str, Any]) -> Any:
@@ -130,17 +181,14 @@ def _execute_send(connection: sa.Connection, params: dict[str, Any]) -> Any:
     if not connection.info.get("send_message_prepared"):
         connection.exec_driver_sql(PREPARE_SEND)
         connection.info["send_message_prepared"] = True
-    return connection.execute(EXECUTE_SEND, params).first()
+    return connection.execute(EXECUTE_SEND, {**_CONSTANTS, **params}).first()
 
 
 def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettings) -> StoreOutcome:
     """Run the one-statement send for `record` (a messages row); it commits on its own."""
-    today = clock.local_date(record["created_at"], settings.quota_timezone)
+    today = quota.today(settings, record["created_at"])
     params = {
-        "id": str(record["id"]),
-        "conversation_id": str(record["conversation_id"]),
-        "sender_id": str(record["sender_id"]),
-        "content": record["content"],
+        **{name: record[name] for name in ("id", "conversation_id", "sender_id", "content")},
         "expires_at": record["expires_at"],
         "client_message_id": record["client_message_id"],
         "now": record["created_at"],
@@ -148,16 +196,19 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
         "free_limit": settings.daily_free_messages,
         "price": settings.points_per_message,
         "max_cost": max_cost,
-        "ledger_id": str(new_id()),
+        "ledger_id": new_id(),
     }
-    with statement_connection() as connection:
+    with single_statement() as connection:
         row = _execute_send(connection, params)
     if row is None:  # not in the conversation, or a user without a quota row
         if sender_recipients(record) is None:
             return StoreOutcome((), None, False)
-        quota.create_quota(record["sender_id"], settings)
-        db.session.commit()
-        with statement_connection() as connection:
+        with write_transaction():
+            quota.create_quota(record["sender_id"], settings)
+        with single_statement() as connection:
             row = _execute_send(connection, params)
-    claim = quota.QuotaClaim(row.sent, row.free_limit, row.price, today, int(row.balance or 0))
+    day = quota.QuotaDay(
+        row.quota_date, row.messages_sent_today, row.daily_free_limit, row.points_per_message
+    )
+    claim = quota.QuotaClaim(day, int(row.balance or 0))
     return StoreOutcome(tuple(row.recipients), claim, bool(row.stored))

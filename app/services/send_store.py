@@ -1,17 +1,18 @@
 """Storing a send step by step: the portable path (SQLite), one statement at a time.
 
 PostgreSQL does the same in one all-or-nothing statement that commits on its own
-(app/services/send_postgresql.py). Both return a StoreOutcome; this path leaves its
-transaction open for the caller to commit (when `stored`) or roll back.
+(app/services/send_postgresql.py). Both return a StoreOutcome; this path runs in one
+write transaction that commits when the message is stored and rolls back otherwise.
 """
 
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.database import begin_write
+from app.database import write_transaction
 from app.extensions import db
 from app.models import Message
 from app.services import points, quota
@@ -32,6 +33,13 @@ class StoreOutcome:
     stored: bool
 
 
+class _NotStored(Exception):
+    """Rolls the send's transaction back, carrying what the caller is told."""
+
+    def __init__(self, outcome: StoreOutcome) -> None:
+        self.outcome = outcome
+
+
 def sender_recipients(record: dict[str, Any]) -> tuple[str, ...] | None:
     """The ids of the conversation's users as events address them, or None when the
     sender is not one of them."""
@@ -40,19 +48,29 @@ def sender_recipients(record: dict[str, Any]) -> tuple[str, ...] | None:
 
 
 def store_step_by_step(
-    record: dict[str, Any], max_cost: int | None, settings: BusinessSettings
+    record: dict[str, Any], max_cost: int | None, on: date, settings: BusinessSettings
 ) -> StoreOutcome:
-    """Check the participants, claim a quota slot, insert, then debit a paid message."""
+    """Check the participants, claim a quota slot on day `on`, insert, then debit a
+    paid message: all in one transaction, rolled back unless the message is stored."""
+    try:
+        with write_transaction():
+            return _store(record, max_cost, on, settings)
+    except _NotStored as refused:
+        return refused.outcome
+
+
+def _store(
+    record: dict[str, Any], max_cost: int | None, on: date, settings: BusinessSettings
+) -> StoreOutcome:
     recipients = sender_recipients(record)
     if recipients is None:
         return StoreOutcome((), None, False)
-    begin_write()
-    claim = quota.claim_slot(record["sender_id"], settings)
+    claim = quota.claim_slot(record["sender_id"], on, settings)
     if max_cost is not None and claim.cost > max_cost:
-        return StoreOutcome(recipients, claim, False)
+        raise _NotStored(StoreOutcome(recipients, claim, False))
     record = {**record, "points_charged": claim.cost}
     if not _insert_unless_retry(record):
-        return StoreOutcome(recipients, claim, False)
+        raise _NotStored(StoreOutcome(recipients, claim, False))
     if claim.cost:
         balance = points.try_debit(
             record["sender_id"],
@@ -62,7 +80,7 @@ def store_step_by_step(
             conversation_id=record["conversation_id"],
         )
         if balance is None:
-            return StoreOutcome(recipients, claim, False)
+            raise _NotStored(StoreOutcome(recipients, claim, False))
         claim = replace(claim, balance=balance)
     return StoreOutcome(recipients, claim, True)
 

@@ -76,9 +76,8 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
     The quota row is locked first and counts the slot; only a paid message locks
     the wallet, debits it (never below zero) and writes its ledger row. On
     PostgreSQL that is one all-or-nothing statement; elsewhere one statement per
-    step in a transaction committed here. A retry
-    with a used clientMessageId answers with the first message and charges nothing;
-    any refusal rolls the whole transaction back.
+    step in one write transaction. A retry with a used clientMessageId answers with
+    the first message and charges nothing; a refusal writes nothing.
     """
     check_draft(draft, settings)
     now = clock.now()
@@ -100,11 +99,9 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
     if db.session.get_bind().dialect.name == "postgresql":
         outcome = send_postgresql.store(record, draft.max_cost, settings)
     else:
-        outcome = store_step_by_step(record, draft.max_cost, settings)
+        outcome = store_step_by_step(record, draft.max_cost, quota.today(settings, now), settings)
     if not outcome.stored or outcome.claim is None:
-        db.session.rollback()  # step by step: gives back the quota slot and any debit
         return _refused(outcome, sender_id, draft, settings)
-    db.session.commit()
 
     claim = outcome.claim
     record["points_charged"] = claim.cost
@@ -119,7 +116,8 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
 def _refused(
     outcome: StoreOutcome, sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSettings
 ) -> SendResult:
-    """Why a send stored nothing: a replay of an earlier send, or the error to raise."""
+    """Why a send stored nothing: a replay of an earlier send, or the error to raise
+    (reads only, in the request's session)."""
     if outcome.claim is None:
         raise ConversationNotFound()
     if draft.client_message_id is not None:
@@ -143,7 +141,5 @@ def _replay(
 ) -> SendResult:
     """Answer a retry with the message first created; charge nothing, emit nothing."""
     if earlier.conversation_id != draft.conversation_id or earlier.content != draft.content:
-        db.session.rollback()
         raise ClientMessageIdReused()
-    db.session.commit()
     return SendResult(earlier, False, False, 0, quota.get_quota(sender_id, settings))
