@@ -15,10 +15,6 @@ from app import create_app
 from app.extensions import db
 from config import TestingConfig
 
-# migrations/env.py is Flask-Migrate's template: it tries Flask-SQLAlchemy 2's get_engine() first,
-# which Flask-SQLAlchemy 3.1 answers (deprecated) with a DeprecationWarning before the fallback.
-pytestmark = pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning")
-
 MESSAGE_INDEXES = {
     "ix_messages_conversation_created",
     "ix_messages_unexpired_expiry",

@@ -21,11 +21,7 @@ from app.extensions import db
 from app.services import conversations, expiry, messaging
 from config import TestingConfig
 
-pytestmark = [
-    pytest.mark.slow,
-    # migrations/env.py (Flask-Migrate's template) calls Flask-SQLAlchemy's deprecated get_engine() first.
-    pytest.mark.filterwarnings("ignore:'get_engine' is deprecated:DeprecationWarning"),
-]
+pytestmark = pytest.mark.slow
 
 USERS = 2000
 CONVERSATIONS = 1000  # conversation c is between users 2c-1 and 2c

@@ -12,6 +12,18 @@ function order(a, b) {
   return a.createdAt === b.createdAt ? a.id.localeCompare(b.id) : a.createdAt.localeCompare(b.createdAt);
 }
 
+// Where `item` goes in `sorted` (ascending by `order`): the index of the first later element.
+function insertionIndex(sorted, item) {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (order(sorted[middle], item) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 function statusOf(message) {
   if (message.readAt || message.isRead) return "read";
   if (message.deliveredAt) return "delivered";
@@ -24,7 +36,9 @@ export class ChatView {
     this.me = me;
     this.socket = socket;
     this.onRead = onRead;
-    this.messages = new Map();
+    this.messages = new Map(); // id -> message (the stored copy, updated in place)
+    this.sorted = []; // the same messages, oldest first: the order of the list's <li>s
+    this.elements = new Map(); // id -> its <li>
     this.expiry = new Map();
     this.hasOlder = false;
     this.loadingOlder = false;
@@ -69,13 +83,11 @@ export class ChatView {
   }
 
   newestId() {
-    const all = [...this.messages.values()].sort(order);
-    return all.length ? all[all.length - 1].id : null;
+    return this.sorted.length ? this.sorted[this.sorted.length - 1].id : null;
   }
 
   oldestId() {
-    const all = [...this.messages.values()].sort(order);
-    return all.length ? all[0].id : null;
+    return this.sorted.length ? this.sorted[0].id : null;
   }
 
   bindScroll() {
@@ -114,38 +126,58 @@ export class ChatView {
     this.scroller.scrollTop = this.scroller.scrollHeight;
   }
 
-  // Add or update messages (by id, so nothing ever shows twice) and re-render in order.
+  // Add or update messages by id (so nothing ever shows twice), touching only their bubbles.
   merge(messages) {
     for (const message of messages) {
       if (message.conversationId !== this.conversationId) continue;
       if (message.expiresAt && new Date(message.expiresAt).getTime() <= Date.now()) continue;
       const known = this.messages.get(message.id);
-      this.messages.set(message.id, known ? { ...known, ...message } : message);
+      if (known) this.update(known, message);
+      else this.insert({ ...message });
       if (message.expiresAt && !this.expiry.has(message.id)) {
-        this.expiry.set(message.id, at(message.expiresAt, () => this.remove(message.id)));
+        const cancel = at(message.expiresAt, () => this.remove(message.id));
+        if (this.messages.has(message.id)) this.expiry.set(message.id, cancel);
       }
     }
-    this.render();
-  }
-
-  remove(id) {
-    this.messages.delete(id);
-    this.expiry.delete(id);
-    const element = this.list.querySelector(`li[data-message-id="${CSS.escape(id)}"]`);
-    if (element) element.remove();
     this.renderHistoryState();
   }
 
-  render() {
-    const sorted = [...this.messages.values()].sort(order);
-    const existing = new Map([...this.list.children].map((li) => [li.dataset.messageId, li]));
-    const fresh = sorted.map((message) => {
-      const element = this.renderMessage(message);
-      const old = existing.get(message.id);
-      if (old && old.dataset.signature === element.dataset.signature) return old;
-      return element;
-    });
-    this.list.replaceChildren(...fresh);
+  // A new message: its bubble goes in its place, nearly always after the newest or before the oldest.
+  insert(message) {
+    const count = this.sorted.length;
+    let index;
+    if (!count || order(this.sorted[count - 1], message) < 0) index = count;
+    else if (order(message, this.sorted[0]) < 0) index = 0;
+    else index = insertionIndex(this.sorted, message);
+    const element = this.renderMessage(message);
+    const next = this.sorted[index];
+    this.list.insertBefore(element, next ? this.elements.get(next.id) : null);
+    this.sorted.splice(index, 0, message);
+    this.messages.set(message.id, message);
+    this.elements.set(message.id, element);
+  }
+
+  // New fields for a known message; its bubble is rebuilt only when what it shows changed.
+  update(known, changes) {
+    Object.assign(known, changes);
+    const old = this.elements.get(known.id);
+    if (old.dataset.signature === this.signature(known)) return;
+    const element = this.renderMessage(known);
+    old.replaceWith(element);
+    this.elements.set(known.id, element);
+  }
+
+  remove(id) {
+    const message = this.messages.get(id);
+    this.messages.delete(id);
+    this.expiry.delete(id);
+    if (message) {
+      const index = insertionIndex(this.sorted, message);
+      if (this.sorted[index] === message) this.sorted.splice(index, 1);
+    }
+    const element = this.elements.get(id);
+    this.elements.delete(id);
+    if (element) element.remove();
     this.renderHistoryState();
   }
 
@@ -163,8 +195,14 @@ export class ChatView {
       h("p", { className: "message-text" }, message.content),
       meta,
     );
-    element.dataset.signature = `${status}|${message.content.length}|${message.expiresAt}`;
+    element.dataset.signature = this.signature(message);
     return element;
+  }
+
+  // What a bubble shows that can change: a different signature means a rebuilt bubble.
+  signature(message) {
+    const status = message.senderId === this.me.id ? statusOf(message) : null;
+    return `${status}|${message.content.length}|${message.expiresAt}`;
   }
 
   // Socket events.
@@ -179,16 +217,15 @@ export class ChatView {
     }
   }
 
+  // A read or delivered receipt: only the bubbles it names change (their status mark).
   receipts(payload, field) {
     if (payload.conversationId !== this.conversationId) return;
-    const updates = [];
     for (const id of payload.messageIds) {
       const message = this.messages.get(id);
       if (!message) continue;
-      if (field === "read") updates.push({ ...message, isRead: true, readAt: payload.readAt, deliveredAt: message.deliveredAt || payload.readAt });
-      else updates.push({ ...message, deliveredAt: message.deliveredAt || payload.deliveredAt });
+      if (field === "read") this.update(message, { isRead: true, readAt: payload.readAt, deliveredAt: message.deliveredAt || payload.readAt });
+      else this.update(message, { deliveredAt: message.deliveredAt || payload.deliveredAt });
     }
-    if (updates.length) this.merge(updates);
   }
 
   visible() {

@@ -47,28 +47,42 @@ export class ConversationList {
     conversation.lastMessage = message;
     conversation.updatedAt = message.createdAt;
     if (message.senderId !== this.me.id && !seenNow) conversation.unreadCount += 1;
-    this.render();
+    this.place(conversation);
   }
 
   added(conversation) {
     this.byId.set(conversation.id, conversation);
-    this.render();
+    this.place(conversation);
   }
 
   markRead(id) {
     const conversation = this.byId.get(id);
     if (conversation && conversation.unreadCount) {
       conversation.unreadCount = 0;
-      this.render();
+      this.place(conversation);
     }
   }
 
+  // The whole list, newest activity first (after a load from the server).
   render() {
     const list = byId("conversation-list");
     const items = [...this.byId.values()].sort((a, b) => activity(b).localeCompare(activity(a)));
     list.replaceChildren(...items.map((c) => this.renderItem(c)));
     byId("no-conversations").hidden = items.length > 0;
-    this.armExpiry(items);
+    for (const cancel of this.expiryTimers.values()) cancel();
+    this.expiryTimers.clear();
+    for (const conversation of items) this.armExpiry(conversation);
+  }
+
+  // One conversation changed: rebuild its item and move it to its place (usually the top).
+  place(conversation) {
+    const list = byId("conversation-list");
+    const old = list.querySelector(`li[data-conversation-id="${CSS.escape(conversation.id)}"]`);
+    if (old) old.remove();
+    const later = [...list.children].find((li) => activity(this.byId.get(li.dataset.conversationId)).localeCompare(activity(conversation)) < 0);
+    list.insertBefore(this.renderItem(conversation), later || null);
+    byId("no-conversations").hidden = true;
+    this.armExpiry(conversation);
   }
 
   renderItem(conversation) {
@@ -91,13 +105,12 @@ export class ConversationList {
   }
 
   // When a last message disappears, ask the server what the list looks like now.
-  armExpiry(items) {
-    for (const cancel of this.expiryTimers.values()) cancel();
-    this.expiryTimers.clear();
-    for (const conversation of items) {
-      const last = conversation.lastMessage;
-      if (last && last.expiresAt) this.expiryTimers.set(conversation.id, at(last.expiresAt, () => this.load()));
-    }
+  armExpiry(conversation) {
+    const cancel = this.expiryTimers.get(conversation.id);
+    if (cancel) cancel();
+    this.expiryTimers.delete(conversation.id);
+    const last = conversation.lastMessage;
+    if (last && last.expiresAt) this.expiryTimers.set(conversation.id, at(last.expiresAt, () => this.load()));
   }
 
   // The "start a conversation" search box.

@@ -34,7 +34,7 @@ from app.extensions import db
 from app.models import Message, PointsTransaction, PointsWallet
 from app.services.points import grant_points
 
-pytestmark = [pytest.mark.server, pytest.mark.xdist_group("attack")]
+# In process (the app and client fixtures of tests/conftest.py): it runs in `make test-fast`.
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 FREE, PRICE = 20, 10
@@ -321,7 +321,6 @@ def make_machine(app: Any, client: Any, seen: Counter[str]) -> type[RuleBasedSta
     return WalletMachine
 
 
-@pytest.mark.budget(150)
 def test_quota_wallet_and_ledger_hold_under_any_sequence_of_sends_retries_grants_and_days(
     app: Any, client: Any
 ) -> None:
