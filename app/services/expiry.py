@@ -19,6 +19,12 @@ def visible_at(moment: datetime) -> sa.ColumnElement[bool]:
     )
 
 
+def is_visible(message: Message, moment: datetime) -> bool:
+    """visible_at for a loaded message."""
+    expires_at = message.expires_at
+    return not message.is_expired and (expires_at is None or expires_at > moment)
+
+
 def mark_expired_for_user(user_id: uuid.UUID) -> int:
     """Mark every expired message of the user's conversations in one UPDATE (its own
     transaction); returns the count."""

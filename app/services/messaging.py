@@ -104,6 +104,7 @@ def _deliver(
         Message.id.in_(message_ids),
         Message.sender_id != recipient_id,
         Message.delivered_at.is_(None),
+        visible_at(at),  # an expired message is gone: no receipt
         Message.conversation_id.in_(
             sa.select(ConversationParticipant.conversation_id).where(
                 ConversationParticipant.user_id == recipient_id

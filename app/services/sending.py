@@ -21,6 +21,7 @@ from app.models.types import new_id
 from app.schemas import MessageOut, QuotaOut, dump
 from app.services import points, quota, send_postgresql
 from app.services.events import Event
+from app.services.expiry import is_visible
 from app.services.send_store import StoreOutcome, store_step_by_step
 from app.settings import BusinessSettings
 
@@ -141,5 +142,7 @@ def _replay(
 ) -> SendResult:
     """Answer a retry with the message first created; charge nothing, emit nothing."""
     if earlier.conversation_id != draft.conversation_id or earlier.content != draft.content:
+        raise ClientMessageIdReused()
+    if not is_visible(earlier, clock.now()):  # an expired message is gone, even to its sender
         raise ClientMessageIdReused()
     return SendResult(earlier, False, False, 0, quota.get_quota(sender_id, settings))

@@ -64,3 +64,13 @@ def test_expiration_is_stored_as_an_absolute_time(clock, api, alice, chat):
     assert sent.json["message"]["expiresAt"] == "2026-12-02T12:00:00Z"
     assert api.send(alice, chat, "forever").json["message"]["expiresAt"] is None
     assert api.send(alice, chat, "explicit null", expirationHours=None).json["message"]["expiresAt"] is None
+
+
+def test_a_retry_of_an_expired_message_does_not_bring_it_back(clock, api, alice, bob, chat):
+    first = api.send(alice, chat, "secret", expirationHours=1, clientMessageId="once")
+    assert first.status_code == 201
+    clock.shift(timedelta(hours=1))
+    retry = api.send(alice, chat, "secret", expirationHours=1, clientMessageId="once")
+    assert retry.status_code == 409, retry.json
+    assert retry.json["error"]["code"] == "client_message_id_reused"
+    assert "secret" not in retry.get_data(as_text=True)

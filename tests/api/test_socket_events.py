@@ -153,3 +153,13 @@ def test_joins_and_acks_are_throttled_per_socket(app, api, alice, bob, chat, con
     ]
     assert acks[-1]["error"]["code"] == "rate_limited"
     assert connect(alice).emit("join", {"conversationId": chat}, callback=True) == {"ok": True}
+
+
+def test_acking_an_expired_message_changes_nothing_and_tells_nobody(clock, api, alice, bob, chat, connect):
+    from datetime import timedelta
+
+    message_id = api.send(alice, chat, "gone soon", expirationHours=1).json["message"]["id"]
+    clock.shift(timedelta(hours=1))
+    alice_socket, bob_socket = connect(alice), connect(bob)
+    assert bob_socket.emit("message:ack", {"messageIds": [message_id]}, callback=True)["delivered"] == 0
+    assert names(alice_socket) == []
