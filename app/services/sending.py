@@ -1,5 +1,6 @@
 """Sending a message: the free quota first, then points, all in one transaction."""
 
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -49,10 +50,16 @@ class SendResult:
     events: list[Event] = field(default_factory=list)
 
 
+def is_blank(content: str) -> bool:
+    """True for text a reader would see as empty: white space and invisible format
+    characters (zero-width spaces and joiners, word joiners, BOMs) only."""
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in content)
+
+
 def check_draft(draft: MessageDraft, settings: BusinessSettings) -> None:
     """Apply the configured content and expiration rules; raises ValidationFailed."""
     problems = []
-    if not draft.content.strip():
+    if is_blank(draft.content):
         problems.append({"field": "content", "message": "must not be blank"})
     elif len(draft.content) > settings.max_message_length:
         problems.append(

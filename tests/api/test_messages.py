@@ -97,3 +97,17 @@ def test_reading_my_own_message_ids_changes_nothing(api, alice, bob, chat):
     mine = api.send(alice, chat, "mine").json["message"]["id"]
     assert api.read(alice, chat, messageIds=[mine]).json["updated"] == 0
     assert api.messages(alice, chat).json["messages"][0]["isRead"] is False
+
+
+@pytest.mark.parametrize("content", ["   ", "\u200b", "\u200b\u200d\u2060\ufeff", " \u200c\n\t"])
+def test_content_a_reader_would_see_as_empty_is_refused(api, alice, chat, content):
+    response = api.send(alice, chat, content)
+    assert response.status_code == 400, response.json
+    assert response.json["error"]["fields"] == [{"field": "content", "message": "must not be blank"}]
+
+
+def test_visible_text_with_a_zero_width_joiner_is_kept(api, alice, chat):
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    response = api.send(alice, chat, family)
+    assert response.status_code == 201
+    assert response.json["message"]["content"] == family
