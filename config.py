@@ -1,50 +1,116 @@
-"""Settings, read from the environment (see the README's configuration table)."""
+"""Settings: each declared once in `Settings` with its type and default, read from the
+environment and checked at start (see the README's configuration table)."""
 
 import os
-import re
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-
-def env_bool(name: str, default: bool) -> bool:
-    """A boolean environment variable: 1/true/yes/on or 0/false/no/off."""
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{name} must be true or false, not {value!r}")
-
-
-def env_int(name: str, default: int, minimum: int = 0) -> int:
-    """An integer environment variable of at least `minimum`."""
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, not {value!r}") from None
-    if number < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {number}")
-    return number
-
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Read by the servers that load the app (not by this module).
 SERVER_SETTINGS = ("INSTANCE_PATH", "FLASK_APP", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY")
 
 
+def _known_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{name!r} is not a known IANA time zone") from None
+    return name
+
+
+Count = Annotated[int, Field(ge=0)]
+Positive = Annotated[int, Field(ge=1)]
+TimeZone = Annotated[str, AfterValidator(_known_time_zone)]
+
+
+class Settings(BaseSettings):
+    """Every environment variable that changes what the app does, with its type and default.
+
+    An empty variable counts as unset.
+    """
+
+    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, validate_default=True)
+
+    APP_ENV: Literal["development", "testing", "production"] = "development"
+    DATABASE_URL: str | None = None  # unset: SQLite under the instance folder
+    DB_POOL_SIZE: Positive = 20
+    DB_MAX_OVERFLOW: Count = 0
+    DB_POOL_TIMEOUT: Positive = 10
+    # Ping a pooled connection before use once it sat idle this long (0: before every use).
+    DB_PING_IDLE_SECONDS: Count = 1
+
+    JWT_SECRET: str | None = None  # unset: a development key kept under the instance folder
+    JWT_ACCESS_TOKEN_EXPIRES: Annotated[int, Field(ge=60)] = 86400
+    JWT_COOKIE_SECURE: bool | None = None  # unset: on in production only
+    APP_SALT: str = ""
+    PASSWORD_HASH_TIME_COST: Positive = 3
+    PASSWORD_HASH_MEMORY_KIB: Annotated[int, Field(ge=8)] = 65536
+
+    SOCKETIO_MESSAGE_QUEUE: str | None = None
+    SOCKETIO_CHANNEL: str = "messaging"
+    SOCKETIO_CORS_ORIGINS: str = ""
+    TYPING_EVENTS_PER_SECOND: Positive = 4
+    SOCKET_EVENTS_PER_SECOND: Positive = 20
+
+    DAILY_FREE_MESSAGES: Count = 20
+    POINTS_PER_MESSAGE: Count = 10
+    MIN_EXPIRATION_HOURS: Positive = 1
+    MAX_EXPIRATION_HOURS: Positive = 8760
+    MAX_MESSAGE_LENGTH: Positive = 5000
+    CONVERSATION_POINTS_COST: Count = 0
+    QUOTA_TIMEZONE: TimeZone = "UTC"
+    INITIAL_POINTS: Count = 0
+
+    RATELIMIT_ENABLED: bool = True
+    RATELIMIT_STORAGE_URI: str = "memory://"
+    SEND_RATE_LIMIT: str = "120 per minute"
+    LOGIN_FAILURE_LIMIT: str = "5 per 15 minutes"
+    LOGIN_ADDRESS_FAILURE_LIMIT: str = "50 per 15 minutes"
+
+    NODE_MODULES: str = ""  # unset: node_modules next to the app
+
+
+_PROBLEMS = {
+    "int_parsing": "must be an integer, not {input!r}",
+    "int_from_float": "must be an integer, not {input!r}",
+    "bool_parsing": "must be true or false, not {input!r}",
+    "literal_error": "must be {expected}, not {input!r}",
+    "greater_than_equal": "must be at least {ge}, not {input}",
+}
+
+
+class SettingsError(ValueError):
+    """Settings the app refuses to start with; the message names each variable."""
+
+
+def _problem(item: Any) -> str:
+    name = ".".join(str(part) for part in item["loc"])
+    context = item.get("ctx", {})
+    template = _PROBLEMS.get(item["type"])
+    if template is None:  # a validator's own words, or pydantic's
+        return f"{name} {context.get('error', item['msg'])}"
+    return f"{name} {template.format(input=item['input'], **context)}"
+
+
+def read_settings(**given: Any) -> Settings:
+    """The settings from the environment; `given` values win over it. SettingsError if invalid."""
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        problems = [_problem(item) for item in error.errors(include_url=False)]
+        raise SettingsError("; ".join(problems)) from None
+
+
 def setting_names() -> tuple[str, ...]:
-    """Every environment variable that changes what the app does: those this module
-    reads (found in its own source, so the list cannot fall behind) and SERVER_SETTINGS."""
-    source = Path(__file__).read_text(encoding="utf-8")
-    read_here = re.findall(r'(?:env_int|env_bool|environ\.get)\(\s*"([A-Z0-9_]+)"', source)
-    return tuple(sorted(set(read_here) | set(SERVER_SETTINGS)))
+    """Every environment variable that changes what the app does: the fields of
+    Settings and SERVER_SETTINGS."""
+    return tuple(sorted(set(Settings.model_fields) | set(SERVER_SETTINGS)))
 
 
 def environment_without_settings() -> dict[str, str]:
@@ -64,70 +130,48 @@ def database_url(url: str | None) -> str | None:
     return url
 
 
-def timezone_name(name: str) -> str:
-    """An IANA time zone name, checked at start-up."""
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"QUOTA_TIMEZONE {name!r} is not a known IANA time zone") from None
-    return name
-
-
 class Config:
-    """Settings shared by every environment; each value can come from the environment."""
+    """Flask's and the extensions' fixed settings, shared by every environment.
+
+    `load` adds the configurable ones from `Settings`. A subclass may fix some of them
+    whatever the environment says (TestingConfig) and `check` the final config.
+    """
 
     ENV_NAME = "base"
-    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    DB_POOL_SIZE = env_int("DB_POOL_SIZE", 20, minimum=1)
-    DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 0)
-    DB_POOL_TIMEOUT = env_int("DB_POOL_TIMEOUT", 10, minimum=1)
-    # Ping a pooled connection before use once it sat idle this long (0: before every use).
-    DB_PING_IDLE_SECONDS = env_int("DB_PING_IDLE_SECONDS", 1)
+    secure_cookies_by_default: ClassVar[bool] = False  # JWT_COOKIE_SECURE when unset
 
-    JWT_SECRET = os.environ.get("JWT_SECRET") or None
-    JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=env_int("JWT_ACCESS_TOKEN_EXPIRES", 86400, 60))
-    APP_SALT = os.environ.get("APP_SALT", "")
-    PASSWORD_HASH_TIME_COST = env_int("PASSWORD_HASH_TIME_COST", 3, minimum=1)
-    PASSWORD_HASH_MEMORY_KIB = env_int("PASSWORD_HASH_MEMORY_KIB", 65536, minimum=8)
-
-    SOCKETIO_MESSAGE_QUEUE = os.environ.get("SOCKETIO_MESSAGE_QUEUE") or None
-    SOCKETIO_CHANNEL = os.environ.get("SOCKETIO_CHANNEL", "messaging")
-
-    DAILY_FREE_MESSAGES = env_int("DAILY_FREE_MESSAGES", 20)
-    POINTS_PER_MESSAGE = env_int("POINTS_PER_MESSAGE", 10)
-    MIN_EXPIRATION_HOURS = env_int("MIN_EXPIRATION_HOURS", 1, minimum=1)
-    MAX_EXPIRATION_HOURS = env_int("MAX_EXPIRATION_HOURS", 8760, minimum=1)
-    MAX_MESSAGE_LENGTH = env_int("MAX_MESSAGE_LENGTH", 5000, minimum=1)
-    CONVERSATION_POINTS_COST = env_int("CONVERSATION_POINTS_COST", 0)
-    QUOTA_TIMEZONE = timezone_name(os.environ.get("QUOTA_TIMEZONE", "UTC"))
-    INITIAL_POINTS = env_int("INITIAL_POINTS", 0)
-
-    RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
-    SEND_RATE_LIMIT = os.environ.get("SEND_RATE_LIMIT", "120 per minute")
-    LOGIN_FAILURE_LIMIT = os.environ.get("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")
-    LOGIN_ADDRESS_FAILURE_LIMIT = os.environ.get("LOGIN_ADDRESS_FAILURE_LIMIT", "50 per 15 minutes")
-
-    TYPING_EVENTS_PER_SECOND = env_int("TYPING_EVENTS_PER_SECOND", 4, minimum=1)
-    SOCKET_EVENTS_PER_SECOND = env_int("SOCKET_EVENTS_PER_SECOND", 20, minimum=1)
-    SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
-
     # The web UI keeps the access token in an HttpOnly cookie; state-changing API
     # calls from it carry the CSRF cookie's value in X-CSRF-TOKEN (double submit).
     JWT_TOKEN_LOCATION = ["headers", "cookies"]
-    JWT_COOKIE_SECURE = env_bool("JWT_COOKIE_SECURE", False)
     JWT_COOKIE_SAMESITE = "Lax"
     JWT_COOKIE_CSRF_PROTECT = True
     JWT_SESSION_COOKIE = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = JWT_COOKIE_SECURE
     WTF_CSRF_TIME_LIMIT = None
-    NODE_MODULES = os.environ.get("NODE_MODULES", "")
-
     MAX_CONTENT_LENGTH = 64 * 1024
-    JSON_SORT_KEYS = False
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The final config: this class's values, the settings (the class's own values
+        and the overrides win over the environment), then the other overrides."""
+        overrides = dict(overrides or {})
+        fields = Settings.model_fields
+        given = {name: getattr(cls, name) for name in fields if hasattr(cls, name)}
+        given |= {name: overrides.pop(name) for name in list(overrides) if name in fields}
+        values = read_settings(**given).model_dump(exclude={"APP_ENV"})  # the class says which
+        values["SQLALCHEMY_DATABASE_URI"] = database_url(values.pop("DATABASE_URL"))
+        values["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(seconds=values["JWT_ACCESS_TOKEN_EXPIRES"])
+        if values["JWT_COOKIE_SECURE"] is None:
+            values["JWT_COOKIE_SECURE"] = cls.secure_cookies_by_default
+        values["SESSION_COOKIE_SECURE"] = values["JWT_COOKIE_SECURE"]
+        config = {name: getattr(cls, name) for name in dir(cls) if name.isupper()}
+        return config | values | overrides
+
+    @classmethod
+    def check(cls, config: Mapping[str, Any]) -> None:
+        """Refuse a final config this environment cannot run with (any will do here)."""
 
 
 class DevelopmentConfig(Config):
@@ -151,19 +195,19 @@ class ProductionConfig(Config):
     """gunicorn in production: secrets and the database must be given."""
 
     ENV_NAME = "production"
-    JWT_COOKIE_SECURE = env_bool("JWT_COOKIE_SECURE", True)
-    SESSION_COOKIE_SECURE = JWT_COOKIE_SECURE
+    secure_cookies_by_default = True
 
     @classmethod
-    def check(cls) -> None:
-        """Fail at start-up when a production secret is missing."""
-        if not cls.JWT_SECRET or len(cls.JWT_SECRET) < 32:
-            raise RuntimeError("JWT_SECRET must be set to at least 32 characters in production")
-        if not cls.SQLALCHEMY_DATABASE_URI:
-            raise RuntimeError("DATABASE_URL must be set in production")
+    def check(cls, config: Mapping[str, Any]) -> None:
+        """Fail at start-up when a production secret or the database is missing."""
+        secret = config.get("JWT_SECRET")
+        if not secret or len(secret) < 32:
+            raise SettingsError("JWT_SECRET must be set to at least 32 characters in production")
+        if not config.get("SQLALCHEMY_DATABASE_URI"):
+            raise SettingsError("DATABASE_URL must be set in production")
 
 
-CONFIGS = {
+CONFIGS: dict[str, type[Config]] = {
     "development": DevelopmentConfig,
     "testing": TestingConfig,
     "production": ProductionConfig,
@@ -172,11 +216,7 @@ CONFIGS = {
 
 def config_from_env() -> type[Config]:
     """The config class named by APP_ENV (development when unset)."""
-    name = os.environ.get("APP_ENV", "development")
-    try:
-        return CONFIGS[name]
-    except KeyError:
-        raise ValueError(f"APP_ENV must be one of {', '.join(CONFIGS)}, not {name!r}") from None
+    return CONFIGS[read_settings().APP_ENV]
 
 
 def development_secret(instance_path: str) -> str:

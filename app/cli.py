@@ -1,11 +1,10 @@
 """Operator commands: `flask points grant USERNAME AMOUNT` and `flask seed-demo`."""
 
 import click
-from flask import current_app
 
 from app.errors import AppError
 from app.services import accounts, conversations, points
-from app.settings import business_settings
+from app.settings import business_settings, hashing_cost
 
 DEMO_PASSWORD = "password123"
 DEMO_POINTS = 100
@@ -31,8 +30,6 @@ def grant(username: str, amount: int) -> None:
 @click.command("seed-demo", help="Create demo users alice and bob (password 'password123').")
 def seed_demo() -> None:
     """Create alice and bob with some points and one conversation; safe to run twice."""
-    from app.auth import hashing_cost
-
     users = {}
     for username, display in (("alice", "Alice"), ("bob", "Bob")):
         user = accounts.find_by_username(username)
@@ -45,6 +42,6 @@ def seed_demo() -> None:
         else:
             click.echo(f"{username} already exists.")
         users[username] = user.id
-    price = current_app.config["CONVERSATION_POINTS_COST"]
+    price = business_settings().conversation_points_cost
     conversations.start_conversation(users["alice"], users["bob"], None, price)
     click.echo("alice and bob have a conversation. Log in at http://127.0.0.1:5000/")

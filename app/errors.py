@@ -1,6 +1,12 @@
-"""The one error hierarchy: each condition has a code, an HTTP status and data."""
+"""The one error hierarchy: each condition has a code, an HTTP status and data; and which
+failures of a dependency mean "unavailable" rather than a bug."""
 
 from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 
 class AppError(Exception):
@@ -124,3 +130,20 @@ class ServiceUnavailable(AppError):
 
     def __init__(self, message: str | None = None, retry_after: int = 5) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+# A database or Redis that cannot be reached: 503, never 500 (REST and socket handlers alike).
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    RedisConnectionError,
+    RedisTimeoutError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether the error means a dependency is unreachable (not a bug)."""
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)

@@ -8,7 +8,7 @@ from flask import Flask
 
 from app import green
 from app.extensions import db, jwt, limiter, migrate, socketio
-from config import Config, ProductionConfig, config_from_env, development_secret
+from config import Config, config_from_env, development_secret
 
 TOP_LEVEL = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,11 +29,10 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
 
 
 def configure(app: Flask, config_class: type[Config], overrides: dict[str, Any]) -> None:
-    """Load settings; fill in development defaults; fail fast on missing production secrets."""
-    app.config.from_object(config_class)
-    app.config.update(overrides)
-    if config_class is ProductionConfig:
-        ProductionConfig.check()
+    """Load settings; fail fast on a config the environment cannot run with; fill in
+    development defaults."""
+    app.config.update(config_class.load(overrides))
+    config_class.check(app.config)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{os.path.join(app.instance_path, 'messaging.db')}"

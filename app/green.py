@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 ASYNC_MODE = "eventlet"
 
 # eventlet announces its maintenance mode with a warning on import; we chose it
-# knowingly (gunicorn -k eventlet), so that warning is silenced here and only here.
+# knowingly (gunicorn -k eventlet), so that warning is silenced here (and, because pytest
+# resets filters around each test, in pyproject.toml's filterwarnings for the tests).
 warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
 
 T = TypeVar("T")

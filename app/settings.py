@@ -1,4 +1,4 @@
-"""Typed access to the business settings of the running app."""
+"""Typed access to the settings of the running app that services take as arguments."""
 
 from dataclasses import dataclass
 
@@ -19,6 +19,15 @@ class BusinessSettings:
     initial_points: int
 
 
+@dataclass(frozen=True)
+class HashingCost:
+    """argon2id cost and the optional pepper."""
+
+    pepper: str
+    time_cost: int
+    memory_kib: int
+
+
 def business_settings() -> BusinessSettings:
     """The settings of the current app."""
     config = current_app.config
@@ -31,4 +40,14 @@ def business_settings() -> BusinessSettings:
         conversation_points_cost=config["CONVERSATION_POINTS_COST"],
         quota_timezone=config["QUOTA_TIMEZONE"],
         initial_points=config["INITIAL_POINTS"],
+    )
+
+
+def hashing_cost() -> HashingCost:
+    """The password hashing settings of the current app."""
+    config = current_app.config
+    return HashingCost(
+        pepper=config["APP_SALT"],
+        time_cost=config["PASSWORD_HASH_TIME_COST"],
+        memory_kib=config["PASSWORD_HASH_MEMORY_KIB"],
     )

@@ -7,13 +7,7 @@ from flask_jwt_extended import current_user, jwt_required
 
 from app.api.spec import endpoint
 from app.realtime.notify import publish
-from app.schemas import (
-    ConversationEnvelope,
-    ConversationList,
-    ConversationOut,
-    CreateConversationRequest,
-    dump,
-)
+from app.schemas import ConversationEnvelope, ConversationList, CreateConversationRequest
 from app.services import conversations
 from app.settings import business_settings
 
@@ -35,11 +29,7 @@ def create(body: CreateConversationRequest) -> Any:
     price = business_settings().conversation_points_cost
     result = conversations.start_conversation(current_user.id, body.receiver_id, body.points_cost, price)
     publish(result.events)
-    payload = {
-        "conversation": dump(ConversationOut, result.conversation),
-        "pointsCharged": result.points_charged,
-    }
-    return payload, 201 if result.created else 200
+    return result, 201 if result.created else 200
 
 
 @bp.get("")
@@ -47,5 +37,4 @@ def create(body: CreateConversationRequest) -> Any:
 @endpoint("My conversations, latest activity first", response=ConversationList)
 def list_mine() -> Any:
     """The caller's conversations with their last message and unread count."""
-    views = conversations.list_conversations(current_user.id)
-    return {"conversations": [dump(ConversationOut, view) for view in views]}
+    return {"conversations": conversations.list_conversations(current_user.id)}

@@ -6,13 +6,9 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from app.errors import AppError, RateLimited, ServiceUnavailable
+from app.errors import UNAVAILABLE_ERRORS, AppError, RateLimited, ServiceUnavailable, is_unavailable
 from app.extensions import db, limiter
 
 log = logging.getLogger(__name__)
@@ -27,23 +23,6 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "rate_limited",
 }
-
-
-# A database or Redis that cannot be reached: 503, never 500 (REST and socket handlers alike).
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeout,
-    RedisConnectionError,
-    RedisTimeoutError,
-)
-
-
-def is_unavailable(error: BaseException) -> bool:
-    """Whether the error means a dependency is unreachable (not a bug)."""
-    if isinstance(error, UNAVAILABLE_ERRORS):
-        return True
-    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 def error_response(error: AppError) -> tuple[Response, int, dict[str, str]]:

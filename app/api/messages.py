@@ -9,7 +9,6 @@ from app.api.spec import endpoint
 from app.extensions import limiter
 from app.realtime.notify import publish
 from app.schemas import (
-    MessageOut,
     MessagePage,
     MessagesQuery,
     QuotaOut,
@@ -17,7 +16,6 @@ from app.schemas import (
     ReadOut,
     SendMessageRequest,
     SendOut,
-    dump,
 )
 from app.services import messaging, quota, sending
 from app.settings import business_settings
@@ -44,7 +42,7 @@ def fetch(query: MessagesQuery) -> Any:
         current_user.id, query.conversation_id, limit=query.limit, before=query.before, after=query.after
     )
     publish(page.events)
-    return {"messages": [dump(MessageOut, m) for m in page.messages], "hasMore": page.has_more}
+    return page
 
 
 @bp.post("/send")
@@ -70,9 +68,9 @@ def send(body: SendMessageRequest) -> Any:
     result = sending.send_message(current_user.id, draft, business_settings())
     publish(result.events)
     payload = {
-        "message": dump(MessageOut, result.message),
+        "message": result.message,
         "charged": {"free": result.charged_free, "points": result.charged_points},
-        "quota": dump(QuotaOut, result.quota),
+        "quota": result.quota,
     }
     return payload, 201 if result.created else 200
 
@@ -84,7 +82,7 @@ def read(body: ReadMessagesRequest) -> Any:
     """Mark the given (or all) unread messages of others in a conversation as read."""
     result = messaging.mark_read(current_user.id, body.conversation_id, body.message_ids)
     publish(result.events)
-    return dump(ReadOut, result)
+    return result
 
 
 @bp.get("/quota")
@@ -92,4 +90,4 @@ def read(body: ReadMessagesRequest) -> Any:
 @endpoint("My free messages left today and my points", response=QuotaOut)
 def get_quota() -> Any:
     """The caller's quota; it rolls over by date comparison, never by a timer."""
-    return dump(QuotaOut, quota.get_quota(current_user.id, business_settings()))
+    return quota.get_quota(current_user.id, business_settings())

@@ -1,5 +1,5 @@
-"""The `endpoint` decorator: parses and validates input with a schema and records the
-endpoint's description for the OpenAPI document."""
+"""The `endpoint` decorator: parses and validates input with a schema, serializes the
+view's result through the response schema and records the endpoint for the OpenAPI document."""
 
 import json
 from collections.abc import Callable
@@ -11,6 +11,7 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from app.errors import AppError, InvalidJson, ValidationFailed
+from app.schemas import dump
 
 
 class UnsupportedMediaType(AppError):
@@ -98,7 +99,9 @@ def endpoint(
     errors: tuple[int, ...] = (),
     also: tuple[tuple[int, str], ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Validate the body and/or query of a view and describe it for OpenAPI."""
+    """Validate the body and/or query of a view, answer what it returns (a domain object
+    or a dict; `(value, status)` for another success status) through `response`, with
+    `status`, and describe the endpoint for OpenAPI."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -107,7 +110,11 @@ def endpoint(
                 kwargs["query"] = parse_query(query)
             if body is not None:
                 kwargs["body"] = parse_json_body(body)
-            return view(*args, **kwargs)
+            result = view(*args, **kwargs)
+            if response is None:
+                return result
+            value, code = result if isinstance(result, tuple) else (result, status)
+            return dump(response, value), code
 
         wrapper.api_spec = EndpointSpec(  # type: ignore[attr-defined]
             summary, body, query, response, status, auth, errors, also=also

@@ -60,10 +60,12 @@ _TOKEN_ACCOUNT = (
 
 def load_token_user(payload: dict) -> tuple[TokenAccount | None, bool]:
     """The token's account and whether the token was revoked, in one query."""
+    jti = payload.get("jti")
     try:
         user_id = uuid.UUID(str(payload["sub"]))
-        jti = str(payload["jti"])
     except (ValueError, KeyError, TypeError):
+        return None, False
+    if not isinstance(jti, str) or not jti:  # we always issue one: without it, no revocation
         return None, False
     with read_connection() as connection:
         row = connection.execute(_TOKEN_ACCOUNT, {"user_id": user_id, "jti": jti}).first()

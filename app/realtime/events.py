@@ -1,4 +1,4 @@
-"""Socket.IO handlers: authenticate on connect, join rooms, relay typing, take delivery acks.
+"""Socket.IO handlers: authenticate on connect, check joins, relay typing, take delivery acks.
 
 Each handler is a few lines: check the socket's user, call a service, return an ack.
 Only notify.py emits.
@@ -14,16 +14,16 @@ from typing import Any
 
 from flask import current_app, request
 from flask_jwt_extended import decode_token
-from flask_socketio import ConnectionRefusedError, join_room, leave_room
+from flask_jwt_extended.exceptions import JWTDecodeError
+from flask_socketio import ConnectionRefusedError, join_room
 from jwt.exceptions import ExpiredSignatureError, PyJWTError
 from pydantic import ValidationError
 
-from app.api.errors import is_unavailable
-from app.auth.tokens import is_revoked
-from app.errors import AppError
+from app.auth.tokens import load_token_user
+from app.errors import AppError, is_unavailable
 from app.extensions import db, socketio
-from app.models import User
 from app.realtime import notify
+from app.realtime.registry import current_registry
 from app.realtime.schemas import AckPayload, ConversationPayload, TypingPayload
 from app.services import conversations, messaging
 
@@ -74,7 +74,8 @@ def token_from(auth: Any) -> str | None:
 
 
 def authenticate_socket(auth: Any) -> SocketUser:
-    """Verify the socket's token (signature, algorithm, expiry, revocation, user)."""
+    """Verify the socket's token: signature, algorithm, expiry and type here, then its
+    account and revocation with the one query the REST API uses."""
     token = token_from(auth)
     if not token:
         raise refuse("unauthorized", "An access token is required: send it as auth.token.")
@@ -82,24 +83,18 @@ def authenticate_socket(auth: Any) -> SocketUser:
         claims = decode_token(token)
     except ExpiredSignatureError:
         raise refuse("token_expired", "The access token has expired; log in again.") from None
-    except (PyJWTError, ValueError, KeyError) as error:
+    except (PyJWTError, JWTDecodeError, ValueError, KeyError) as error:
         raise refuse("invalid_token", f"The access token is invalid: {error}.") from None
     if claims.get("type") != "access":
         raise refuse("invalid_token", "Only access tokens can open a socket.")
-    try:
-        user_id = uuid.UUID(str(claims["sub"]))
-    except (KeyError, ValueError):
-        raise refuse("invalid_token", "The access token names no user.") from None
-    try:
-        revoked = is_revoked(claims["jti"])
-        exists = db.session.get(User, user_id) is not None
-    finally:
-        db.session.remove()
+    if not claims.get("jti"):  # it could be neither revoked nor disconnected at logout
+        raise refuse("invalid_token", "The access token has no id (jti).")
+    account, revoked = load_token_user(claims)
     if revoked:
         raise refuse("token_revoked", "The access token was revoked; log in again.")
-    if not exists:
+    if account is None:
         raise refuse("invalid_token", "The account of this token no longer exists.")
-    return SocketUser(str(user_id), claims["jti"], float(claims["exp"]), {})
+    return SocketUser(str(account.id), claims["jti"], float(claims["exp"]), {})
 
 
 def current_socket() -> SocketUser | None:
@@ -123,11 +118,6 @@ def admit(kind: str) -> tuple[SocketUser | None, dict[str, Any] | None]:
     if not socket.allow(kind, current_app.config[setting], time.monotonic()):
         return None, _refused("rate_limited", f"Too many {kind} events; slow down.")
     return socket, None
-
-
-def registry() -> Any:
-    """The token -> sockets registry of this app."""
-    return current_app.extensions["socket_registry"]
 
 
 def _unavailable(error: Exception, what: str) -> None:
@@ -154,7 +144,7 @@ def _connect(auth: Any) -> None:
     """Authenticate the socket, register it with its token and put it in its user's room."""
     socket = authenticate_socket(auth)
     sid = request.sid  # type: ignore[attr-defined]
-    if not registry().add(socket.jti, sid, socket.expires_at):  # logged out meanwhile
+    if not current_registry().add(socket.jti, sid, socket.expires_at):  # logged out meanwhile
         raise refuse("token_revoked", "The access token was revoked; log in again.")
     _sockets[sid] = socket
     join_room(notify.user_room(socket.user_id))
@@ -166,7 +156,7 @@ def on_disconnect(reason: Any = None) -> None:
     socket = _sockets.pop(request.sid, None)  # type: ignore[attr-defined]
     if socket is not None:
         try:
-            registry().remove(socket.jti, request.sid)  # type: ignore[attr-defined]
+            current_registry().remove(socket.jti, request.sid)  # type: ignore[attr-defined]
         except Exception as error:  # the entry expires with the token anyway
             if not is_unavailable(error):
                 raise
@@ -182,10 +172,6 @@ def _parse(model: Any, data: Any) -> Any:
         return model.model_validate(data)
     except ValidationError:
         return None
-
-
-def _conversation_room(conversation_id: uuid.UUID) -> str:
-    return f"conversation:{conversation_id}"
 
 
 def client_event(name: str, payload_model: Any, hint: str) -> Callable[[Handler], Callable[..., Any]]:
@@ -221,16 +207,15 @@ def client_event(name: str, payload_model: Any, hint: str) -> Callable[[Handler]
 
 @client_event("join", ConversationPayload, "Send {conversationId}.")
 def on_join(socket: SocketUser, payload: ConversationPayload) -> dict[str, Any]:
-    """Join a conversation's room; refused for a conversation the user is not in."""
+    """Open a conversation: refused for one the user is not in. Events reach the
+    user's own room whatever the socket joined."""
     conversations.require_participant(payload.conversation_id, socket.user_uuid)
-    join_room(_conversation_room(payload.conversation_id))
     return {"ok": True}
 
 
 @client_event("leave", ConversationPayload, "Send {conversationId}.")
 def on_leave(socket: SocketUser, payload: ConversationPayload) -> dict[str, Any]:
-    """Leave a conversation's room."""
-    leave_room(_conversation_room(payload.conversation_id))
+    """Close a conversation: nothing to undo, as events go to the user's own room."""
     return {"ok": True}
 
 
@@ -251,18 +236,3 @@ def on_message_ack(socket: SocketUser, payload: AckPayload) -> dict[str, Any]:
     events = messaging.mark_delivered(socket.user_uuid, payload.message_ids)
     notify.publish(events)
     return {"ok": True, "delivered": sum(len(e.payload["messageIds"]) for e in events)}
-
-
-def refuse_new_sockets(jti: str, expires_at: float) -> list[str]:
-    """Stop sockets of this token from registering from now on; the ones it has."""
-    return registry().revoke(jti, expires_at)
-
-
-def disconnect_sockets(jti: str, sids: list[str]) -> None:
-    """Disconnect these sockets of a revoked token, on whichever process holds them."""
-    for sid in sids:
-        socketio.server.disconnect(sid, namespace="/")
-    try:
-        registry().forget(jti)
-    except Exception:  # the tombstone already refuses the token; the set expires with it
-        log.warning("could not forget the sockets of a revoked token", exc_info=True)

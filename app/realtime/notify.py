@@ -1,10 +1,12 @@
-"""The only place that emits: events go to each user's personal room, after commit."""
+"""How the rest of the app reaches sockets, and the only place that emits: events go to
+each user's personal room after commit; logout disconnects the sockets of a token."""
 
 import logging
 import uuid
 from collections.abc import Iterable
 
 from app.extensions import socketio
+from app.realtime.registry import current_registry
 from app.services.events import Event
 
 log = logging.getLogger(__name__)
@@ -36,3 +38,18 @@ def publish_typing(
     """Tell the other participants that a user is (or stopped) typing."""
     payload = {"conversationId": str(conversation_id), "userId": str(user_id), "isTyping": is_typing}
     publish([Event("typing", payload, tuple(str(uid) for uid in recipients))])
+
+
+def refuse_new_sockets(jti: str, expires_at: float) -> list[str]:
+    """Stop sockets of this token from registering from now on; the ones it has."""
+    return current_registry().revoke(jti, expires_at)
+
+
+def disconnect_sockets(jti: str, sids: list[str]) -> None:
+    """Disconnect these sockets of a revoked token, on whichever process holds them."""
+    for sid in sids:
+        socketio.server.disconnect(sid, namespace="/")
+    try:
+        current_registry().forget(jti)
+    except Exception:  # the tombstone already refuses the token; the set expires with it
+        log.warning("could not forget the sockets of a revoked token", exc_info=True)

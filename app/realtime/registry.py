@@ -13,6 +13,7 @@ import time
 from typing import Protocol
 
 import redis
+from flask import current_app
 
 
 class SocketRegistry(Protocol):
@@ -107,3 +108,8 @@ def make_registry(message_queue: str | None, channel: str) -> SocketRegistry:
     if message_queue and message_queue.startswith(("redis://", "rediss://", "unix://")):
         return RedisSocketRegistry(message_queue, prefix=f"{channel}:socket-token:")
     return MemorySocketRegistry()
+
+
+def current_registry() -> SocketRegistry:
+    """The registry of the running app (made once by the factory)."""
+    return current_app.extensions["socket_registry"]

@@ -1,7 +1,6 @@
 """Accounts: registration, credentials, lookup and search."""
 
 import uuid
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -13,16 +12,7 @@ from app.extensions import db
 from app.models import User
 from app.services import points, quota
 from app.services.passwords import dummy_hash, hash_password, verify_password
-from app.settings import BusinessSettings
-
-
-@dataclass(frozen=True)
-class HashingCost:
-    """argon2id cost and the optional pepper."""
-
-    pepper: str
-    time_cost: int
-    memory_kib: int
+from app.settings import BusinessSettings, HashingCost
 
 
 def find_by_username(username: str) -> User | None:

@@ -22,13 +22,13 @@ from flask_jwt_extended import get_jwt, set_access_cookies, unset_jwt_cookies, v
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from app.auth import client_address, end_session, hashing_cost
+from app.auth import client_address, end_session
 from app.auth.hooks import run_after_login
 from app.auth.tokens import TokenAccount, issue_access_token
 from app.errors import AppError, InvalidCredentials
 from app.models import User
 from app.services import accounts
-from app.settings import business_settings
+from app.settings import business_settings, hashing_cost
 from app.web.forms import LoginForm, LogoutForm, RegisterForm
 
 bp = Blueprint("web", __name__)

@@ -103,6 +103,9 @@ def bad_tokens(good: str, secret: str) -> dict[str, str | None]:
         + signature,
         "tampered-payload": f"Bearer {header}.{b64url({**claims, 'sub': str(uuid.uuid4())})}.{signature}",
         "unknown-user": "Bearer " + jwt.encode(someone_else, secret, "HS256"),
+        # Signed with the right key but without the token id that revocation needs.
+        "no-jti": "Bearer " + jwt.encode({k: v for k, v in claims.items() if k != "jti"}, secret, "HS256"),
+        "null-jti": "Bearer " + jwt.encode({**claims, "jti": None}, secret, "HS256"),
     }
 
 
@@ -118,6 +121,8 @@ TOKEN_KINDS = [
     "alg-none-keeping-signature",
     "tampered-payload",
     "unknown-user",
+    "no-jti",
+    "null-jti",
 ]
 
 
