@@ -27,6 +27,8 @@ def text(**limits: Any) -> Any:
 
 Text = text()
 Username = text(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+LoginName = text(min_length=1, max_length=64)  # checked loosely: any mismatch is a failed login
+LoginPassword = text(min_length=1, max_length=128)
 Password = text(min_length=8, max_length=128)
 DisplayName = text(min_length=1, max_length=64)
 ClientMessageId = text(min_length=1, max_length=64)
@@ -56,8 +58,8 @@ class RegisterRequest(RequestModel):
 
 
 class LoginRequest(RequestModel):
-    username: text(min_length=1, max_length=64)
-    password: text(min_length=1, max_length=128)
+    username: LoginName
+    password: LoginPassword
 
 
 class UserSearchQuery(RequestModel):

@@ -155,3 +155,23 @@ def test_every_cookie_authenticated_write_needs_the_csrf_header(browser, api, al
     assert browser.get("/").status_code == 200, "a logout form without its CSRF token logged out"
     assert browser.post("/logout", data={"csrf_token": csrf_from(page)}).status_code == 302
     assert browser.get("/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("form", "fields", "shown"),
+    [
+        ("/login", {"username": "ali\x00ce", "password": "password123"}, "must not contain NUL"),
+        (
+            "/register",
+            {"username": "dora", "display_name": "Do\x00ra", "password": "password123"},
+            "must not contain NUL",
+        ),
+        ("/register", {"username": "a b", "password": "password123"}, "letters, digits"),
+        ("/register", {"username": "dora", "password": "short"}, "at least 8 characters"),
+    ],
+)
+def test_forms_apply_the_api_text_rules_and_say_what_is_wrong(client, form, fields, shown):
+    page = client.get(form).get_data(as_text=True)
+    response = client.post(form, data={**fields, "csrf_token": csrf_from(page)})
+    assert response.status_code in (200, 400), response.status_code
+    assert shown in response.get_data(as_text=True)
