@@ -11,7 +11,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 FAST_TESTS := not server and not e2e and not slow
 export FLASK_APP := wsgi
 
-.PHONY: install install-dev provision run migrate seed test test-fast lint format clean bench
+.PHONY: install install-dev provision run migrate seed test test-fast lint format clean bench screenshots
 
 # What running needs: the app and its runtime dependencies, and the socket.io client from npm.
 install: $(RUNTIME_STAMP)
@@ -58,6 +58,10 @@ test-fast: install-dev
 # `make bench QUICK=1` (< 3 min) writes bench/results/quick/.
 bench: install-dev
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
+
+# The browser tests write screenshots to build/screenshots; this refreshes the README's.
+screenshots: install-dev
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e/test_ui_layout.py -q
 
 lint: install-dev
 	$(BIN)/ruff check .

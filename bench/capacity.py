@@ -25,20 +25,20 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
+from support.databases import RedisDatabase
+from support.settings import queue_settings
+
 from bench.fanout import socket_users
 from bench.harness import (
     Context,
     CpuMeter,
     LoadGen,
-    RedisDb,
-    Server,
     goal,
     log,
     median,
     postgres_pids,
     redis_pid,
     seed_users,
-    start_servers,
     write_result,
 )
 
@@ -175,16 +175,12 @@ def run(ctx: Context) -> dict[str, Any]:
     began = time.monotonic()
     steps: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        database = ctx.postgres.create("capacity")
-        stack.callback(ctx.postgres.drop, database)
-        redis_db = RedisDb()
-        stack.callback(redis_db.close)
-        queue = {"SOCKETIO_MESSAGE_QUEUE": redis_db.url, "RATELIMIT_STORAGE_URI": redis_db.url}
-        env = ctx.server_env(database, **(queue if PROCESSES > 1 else {}))
-        servers = [Server(f"capacity-{n + 1}", env, ctx.workdir) for n in range(PROCESSES)]
-        for server in servers:
-            stack.callback(server.stop)
-        start_servers(servers)
+        database = ctx.database(stack, "capacity")
+        redis_db = RedisDatabase()
+        stack.callback(redis_db.release)
+        env = ctx.server_env(database, **(queue_settings(redis_db.url) if PROCESSES > 1 else {}))
+        servers = [ctx.server(stack, f"capacity-{n + 1}", env) for n in range(PROCESSES)]
+        ctx.launcher.start_many(servers)
         users = [
             {**user, "url": servers[i % PROCESSES].url}
             for i, user in enumerate(socket_users(seed_users(database, max(plan))))

@@ -24,8 +24,9 @@ from contextlib import ExitStack
 from typing import Any
 
 import sqlalchemy as sa
+from support.settings import TEST_JWT_SECRET as JWT_SECRET
 
-from bench.harness import JWT_SECRET, Context, goal, log, median, ratio, write_result
+from bench.harness import Context, goal, log, median, ratio, write_result
 
 NAME = "expiry_scale"
 TARGETS = 5
@@ -260,8 +261,7 @@ def run(ctx: Context) -> dict[str, Any]:
     sizes: list[dict[str, Any]] = []
     plan: list[str] = []
     with ExitStack() as stack:
-        database = ctx.postgres.create("expiry")
-        stack.callback(ctx.postgres.drop, database)
+        database = ctx.database(stack, "expiry")
         engine = sa.create_engine(database, pool_size=2)
         stack.callback(engine.dispose)
         app = create_app(Config, SQLALCHEMY_DATABASE_URI=database, JWT_SECRET=JWT_SECRET, DB_POOL_SIZE=2)

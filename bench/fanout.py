@@ -138,8 +138,7 @@ def run(ctx: Context) -> dict[str, Any]:
     sweep_duration = ctx.pick(1.0, 4.0)
     sweep_rates = ctx.pick([100.0], [25.0, 50.0, 100.0, 150.0, 300.0, 400.0, 500.0, 650.0, 800.0, 1000.0])
     with ExitStack() as stack:
-        database = ctx.postgres.create("fanout")
-        stack.callback(ctx.postgres.drop, database)
+        database = ctx.database(stack, "fanout")
         users = seed_users(database, sockets, daily_free_limit=20)
         server, loadgen, meter = start_one_server(ctx, stack, database, "fanout")
         connect = loadgen.call("sockets_connect", url=server.url, set="fanout", users=socket_users(users))

@@ -13,37 +13,35 @@ import math
 import os
 import platform
 import queue
-import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jwt
 import sqlalchemy as sa
+from support.databases import POSTGRES_ADMIN_URL as PG_ADMIN_URL
+from support.databases import REDIS_HOST, REDIS_PORT, PostgresDatabases
+from support.processes import BIN, TOP_LEVEL
+from support.servers import Launcher, LiveServer
+from support.settings import server_environment
+from support.tokens import forge_token
 
-from config import environment_without_settings
-
-TOP_LEVEL = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 RESULTS = TOP_LEVEL / "bench" / "results"
-PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-JWT_SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
-START_TIMEOUT = 60.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # A send limit no benchmark reaches: the limiter still runs (its cost is part of every
 # send) but never refuses. Real deployments keep 120 a minute.
 UNREACHED_SEND_LIMIT = "1000000 per minute"
+# The service as gunicorn serves it, plus the ceiling endpoints (bench/wsgi_bench.py).
+BENCH_APP = "bench.wsgi_bench:app"
+# What each round records in full, for the plots: kept in raw/<name>.json, not in <name>.json.
+SAMPLE_KEYS = ("latency_sample_ms", "samples_ms")
 
 
 def log(message: str) -> None:
@@ -131,13 +129,6 @@ def goal(name: str, target: str, value: Any, met: bool | None, **extra: Any) -> 
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds a process has used (None once it is gone)."""
     try:
@@ -145,27 +136,6 @@ def cpu_seconds(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process, in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def children(pid: int) -> list[int]:
-    """The direct children of a process."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def machine_busy() -> tuple[float, float]:
@@ -239,246 +209,19 @@ def redis_pid() -> int | None:
     return None
 
 
-# --------------------------------------------------------------------------- PostgreSQL
-
-
-class Postgres:
-    """Throw-away databases cloned from one migrated template; all dropped at the end."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-        self.workdir = workdir
-        self.template: str | None = None
-        self.created: list[str] = []
-
-    def url(self, name: str) -> str:
-        """The URL of one of our databases."""
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-    def _create(self, name: str, template: str | None = None) -> None:
-        clause = f' TEMPLATE "{template}"' if template else ""
-        with self.engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"{clause}'))
-        self.created.append(name)
-
-    def _ensure_template(self) -> str:
-        if self.template is None:
-            name = f"bench_template_{uuid.uuid4().hex[:8]}"
-            self._create(name)
-            env = server_env(self.url(name), self.workdir / "instance-migrate")
-            command = [str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"]
-            result = subprocess.run(
-                command, cwd=TOP_LEVEL, env=env, capture_output=True, text=True, timeout=180, check=False
-            )
-            if result.returncode != 0:
-                raise RuntimeError(f"migrations failed:\n{result.stdout}\n{result.stderr}")
-            self.template = name
-        return self.template
-
-    def create(self, label: str) -> str:
-        """A fresh database with the service's schema (a clone of the migrated template)."""
-        template = self._ensure_template()
-        name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
-        self._create(name, template)
-        return self.url(name)
-
-    def drop(self, url: str) -> None:
-        """Drop one of our databases (closing its sessions)."""
-        name = url.rsplit("/", 1)[1]
-        with self.engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if name in self.created:
-            self.created.remove(name)
-
-    def drop_all(self) -> None:
-        """Drop every database this object created (the template last)."""
-        for name in list(reversed(self.created)):
-            with contextlib.suppress(Exception):
-                self.drop(self.url(name))
-        self.engine.dispose()
-
-
-# --------------------------------------------------------------------------- Redis
-
-
-class RedisDb:
-    """An empty Redis DB number claimed with a marker key, flushed and released at the end."""
-
-    CLAIM_KEY = "bench:claimed-by"
-
-    def __init__(self) -> None:
-        import redis
-
-        probe = redis.Redis(REDIS_HOST, REDIS_PORT, socket_timeout=3)
-        count = int(probe.config_get("databases").get("databases", 16))
-        probe.close()
-        me = uuid.uuid4().hex
-        numbers = list(range(1, count))
-        random.shuffle(numbers)
-        for number in numbers:
-            conn = redis.Redis(REDIS_HOST, REDIS_PORT, db=number, socket_timeout=3)
-            if conn.set(self.CLAIM_KEY, me, nx=True, ex=3600):
-                if conn.dbsize() == 1:
-                    self.number, self.conn = number, conn
-                    self.url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
-                    return
-                conn.delete(self.CLAIM_KEY)
-            conn.close()
-        raise RuntimeError("no empty Redis database is free")
-
-    def close(self) -> None:
-        """Flush our DB and let it go."""
-        with contextlib.suppress(Exception):
-            self.conn.flushdb()
-            self.conn.close()
-
-
 # --------------------------------------------------------------------------- servers
 
 
-def server_env(database_url: str, instance_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a bench server: production settings, cheap hashing, ceiling on."""
-    env = environment_without_settings()
-    env.pop("BENCH_CEILING", None)
-    env.update(
-        APP_ENV="production",
-        JWT_SECRET=JWT_SECRET,
-        DATABASE_URL=database_url,
-        PASSWORD_HASH_TIME_COST="1",
-        PASSWORD_HASH_MEMORY_KIB="8",
-        INSTANCE_PATH=str(instance_path),
-        RATELIMIT_ENABLED="true",
-        RATELIMIT_STORAGE_URI="memory://",
-        SEND_RATE_LIMIT=UNREACHED_SEND_LIMIT,
-        DAILY_FREE_MESSAGES="20",
-        POINTS_PER_MESSAGE="10",
-        INITIAL_POINTS="0",
-        CONVERSATION_POINTS_COST="0",
-        QUOTA_TIMEZONE="UTC",
-        BENCH_CEILING="1",
-        PYTHONUNBUFFERED="1",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Server:
-    """`gunicorn -k eventlet -w 1` serving the service (or another WSGI module) on loopback."""
-
-    label: str
-    env: dict[str, str]
-    workdir: Path
-    module: str = "bench.wsgi_bench:app"
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """http://127.0.0.1:PORT"""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        """Where gunicorn's output goes."""
-        return self.workdir / f"{self.label}.log"
-
-    def start(self, wait: bool = True) -> "Server":
-        """Start gunicorn in a process group of its own; wait for /healthz unless told not to."""
-        command = [
-            str(BIN / "gunicorn"),
-            "-k",
-            "eventlet",
-            "-w",
-            "1",
-            "-b",
-            f"127.0.0.1:{self.port}",
-            "--log-level",
-            "warning",
-            "--graceful-timeout",
-            "5",
-            self.module,
-        ]
-        with open(self.log_path, "wb") as log_file:
-            self.process = subprocess.Popen(
-                command,
-                cwd=TOP_LEVEL,
-                env=self.env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if wait:
-            self.wait_ready()
-        return self
-
-    def wait_ready(self) -> None:
-        """Wait until /healthz answers 200 and the worker is up; raise if gunicorn dies."""
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.label} exited early:\n{self.log()[-5000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
-                    if response.status == 200 and self.worker_pids():
-                        return
-                    last = f"status {response.status}"
-            except Exception as error:
-                last = repr(error)
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.label} not ready in {START_TIMEOUT}s ({last}):\n{self.log()[-5000:]}")
-
-    def worker_pids(self) -> list[int]:
-        """gunicorn's worker processes (the ones that serve and hold sockets)."""
-        return children(self.process.pid) if self.process else []
-
-    def worker_pid(self) -> int:
-        """The one worker's pid."""
-        pids = self.worker_pids()
-        if len(pids) != 1:
-            raise RuntimeError(f"{self.label}: expected one worker, found {pids}")
-        return pids[0]
-
-    def rss_kib(self) -> int:
-        """Resident memory of the worker, in KiB."""
-        return rss_kib(self.worker_pid())
-
-    def log(self) -> str:
-        """What gunicorn printed."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def alarms(self) -> list[str]:
-        """Log lines that mean a bug or a hang on the server side."""
-        needles = ("Traceback", "WORKER TIMEOUT", "deadlock detected", "Exception in", "unhandled error")
-        return [line for line in self.log().splitlines() if any(n in line for n in needles)]
-
-    def stop(self) -> None:
-        """Stop the process group: SIGTERM, then SIGKILL whatever lingers."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-        self.process = None
-
-
-def start_servers(servers: Sequence[Server]) -> None:
-    """Start several servers at once (their boots overlap), then wait for each."""
-    for server in servers:
-        server.start(wait=False)
-    for server in servers:
-        server.wait_ready()
+def server_env(database_url: str, instance_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a bench server (support.settings.server_environment): production
+    settings, cheap hashing, the rate limiter on but never reached, the ceiling endpoints on."""
+    bench_defaults = {
+        "RATELIMIT_ENABLED": "true",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "SEND_RATE_LIMIT": UNREACHED_SEND_LIMIT,
+        "BENCH_CEILING": "1",
+    }
+    return server_environment(database_url, instance_path, **{**bench_defaults, **settings})
 
 
 # --------------------------------------------------------------------------- load generator
@@ -563,18 +306,8 @@ class User:
 
 
 def access_token(user_id: str, lifetime: int = 6 * 3600) -> str:
-    """An access token as flask-jwt-extended issues it (same claims, same key, HS256)."""
-    now = int(time.time())
-    claims = {
-        "fresh": False,
-        "iat": now,
-        "jti": str(uuid.uuid4()),
-        "type": "access",
-        "sub": user_id,
-        "nbf": now,
-        "exp": now + lifetime,
-    }
-    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+    """An access token as flask-jwt-extended issues it, signed with the servers' key."""
+    return forge_token(user_id, expires_in=lifetime)
 
 
 def seed_users(
@@ -705,47 +438,98 @@ def ceiling_emit_request(sender: User, receiver: User) -> dict[str, Any]:
 
 @dataclass
 class Context:
-    """What a benchmark gets: the mode, where to write, the machine, and a workdir."""
+    """What a benchmark gets: the mode, where to write, the machine, a workdir, databases,
+    the server settings given with `--set`, and the launcher of its servers."""
 
     quick: bool
     results_dir: Path
     workdir: Path
     machine: dict[str, Any]
-    postgres: Postgres
+    postgres: PostgresDatabases
+    settings: dict[str, str] = field(default_factory=dict)
+    launcher: Launcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.launcher = Launcher(self.workdir)
+
+    @classmethod
+    def open(cls, quick: bool, results_dir: Path, settings: dict[str, str] | None = None) -> "Context":
+        """A context in a new temporary workdir (close() drops its databases and removes it)."""
+        import tempfile
+
+        workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+        postgres = PostgresDatabases(workdir, prefix="bench")
+        return cls(quick, results_dir, workdir, machine_info(), postgres, dict(settings or {}))
+
+    def close(self) -> None:
+        """Drop every database of this context and remove its workdir."""
+        import shutil
+
+        self.postgres.drop_all()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def pick(self, quick: Any, full: Any) -> Any:
         """The quick-mode value or the full one."""
         return quick if self.quick else full
 
+    def database(self, stack: contextlib.ExitStack, label: str) -> str:
+        """A fresh migrated database, dropped when `stack` closes; its URL."""
+        database = self.postgres.migrated(label)
+        stack.callback(self.postgres.drop, database)
+        return database
+
     def server_env(self, database_url: str, **extra: str) -> dict[str, str]:
-        """A bench server's environment. Quick mode (which runs inside the test suite, next to
-        other tests sharing PostgreSQL's 100 connections) caps each pool at 10 + 10."""
+        """A bench server's environment, with the `--set` settings last. Quick mode (which runs
+        inside the test suite, next to other tests sharing PostgreSQL's 100 connections) caps
+        each pool at 10 + 10."""
         if self.quick:
             extra = {"DB_POOL_SIZE": "10", "DB_MAX_OVERFLOW": "10", **extra}
-        return server_env(database_url, self.workdir / "instance", **extra)
+        return server_env(database_url, self.workdir / "instance", **{**extra, **self.settings})
+
+    def server(
+        self, stack: contextlib.ExitStack, label: str, env: dict[str, str], app_module: str = BENCH_APP
+    ) -> LiveServer:
+        """A single-worker gunicorn (not started yet; no access log) that `stack` stops."""
+        options = {"app_module": app_module, "access_log": False, "log_level": "warning"}
+        server = self.launcher.server(env, label, **options)
+        stack.callback(server.stop)
+        return server
+
+
+def without_samples(document: Any) -> Any:
+    """The document without the per-request samples of its rounds (SAMPLE_KEYS), for committing."""
+    if isinstance(document, dict):
+        return {k: without_samples(v) for k, v in document.items() if k not in SAMPLE_KEYS}
+    if isinstance(document, list):
+        return [without_samples(v) for v in document]
+    return document
 
 
 def write_result(ctx: Context, name: str, result: dict[str, Any], plot: Callable[[Any], None]) -> Path:
-    """bench/results/<name>.json and <name>.png; returns the JSON path."""
+    """<results>/<name>.json (the figures, rounds without their samples), <name>.png and
+    <results>/raw/<name>.json (everything, samples too; not committed); returns the first."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ctx.results_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.results_dir / "raw").mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": name,
         "mode": "quick" if ctx.quick else "full",
         "machine": ctx.machine,
+        "settings": ctx.settings,
         **result,
     }
     json_path = ctx.results_dir / f"{name}.json"
-    json_path.write_text(json.dumps(rounded(document), indent=1, sort_keys=False) + "\n")
+    json_path.write_text(json.dumps(rounded(without_samples(document)), indent=1) + "\n")
+    (ctx.results_dir / "raw" / f"{name}.json").write_text(json.dumps(rounded(document), indent=1) + "\n")
     figure = plt.figure(figsize=(11, 4.2), dpi=90)
     try:
         plot(figure)
+        shown = "".join(f", {k}={v}" for k, v in ctx.settings.items())
         figure.suptitle(
-            f"{name} ({document['mode']}; {ctx.machine['nproc']} cores, {ctx.machine['date'][:10]})",
+            f"{name} ({document['mode']}{shown}; {ctx.machine['nproc']} cores, {ctx.machine['date'][:10]})",
             fontsize=10,
         )
         figure.tight_layout()
@@ -774,13 +558,11 @@ def cdf(axis: Any, values_ms: Sequence[float], label: str, **style: Any) -> None
 
 def start_one_server(
     ctx: Context, stack: contextlib.ExitStack, database: str, label: str
-) -> tuple[Server, LoadGen, CpuMeter]:
+) -> tuple[LiveServer, "LoadGen", CpuMeter]:
     """One single-worker server on `database`, its load generator, and a CPU meter over
     the worker, the database's PostgreSQL backends and the load generator; `stack`
     stops them."""
-    server = Server(label, ctx.server_env(database), ctx.workdir)
-    stack.callback(server.stop)
-    server.start()
+    server = ctx.server(stack, label, ctx.server_env(database)).start()
     loadgen = LoadGen(ctx.workdir, f"loadgen-{label}")
     stack.callback(loadgen.close)
     meter = CpuMeter(

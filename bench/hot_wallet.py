@@ -41,8 +41,7 @@ def run(ctx: Context) -> dict[str, Any]:
     repetitions = 3
     duration = ctx.pick(1.0, 8.0)
     with ExitStack() as stack:
-        database = ctx.postgres.create("hot")
-        stack.callback(ctx.postgres.drop, database)
+        database = ctx.database(stack, "hot")
         many = seed_users(database, users_count, daily_free_limit=0, prefix="m")
         hot = seed_users(database, 2, daily_free_limit=0, prefix="h")[0]
         server, loadgen, meter = start_one_server(ctx, stack, database, "hot")

@@ -15,17 +15,17 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
+from support.servers import LiveServer
+
 from bench.fanout import socket_users
 from bench.harness import (
     Context,
     LoadGen,
-    Server,
     goal,
     log,
     median,
     ratio,
     seed_users,
-    start_servers,
     write_result,
 )
 
@@ -34,7 +34,9 @@ WARM_SOCKETS = 20
 GOAL_KIB = 64
 
 
-def measure(loadgen: LoadGen, server: Server, users: list[dict[str, Any]], settle: float) -> dict[str, Any]:
+def measure(
+    loadgen: LoadGen, server: LiveServer, users: list[dict[str, Any]], settle: float
+) -> dict[str, Any]:
     """RSS before, at N/2 and at N idle sockets on one fresh server."""
     warm = loadgen.call("sockets_connect", url=server.url, set="warm", users=users[:WARM_SOCKETS])
     loadgen.call("sockets_close", set="warm")
@@ -88,21 +90,17 @@ def run(ctx: Context) -> dict[str, Any]:
     repetitions = 3
     settle = ctx.pick(0.3, 2.0)
     with ExitStack() as stack:
-        database = ctx.postgres.create("memory")
-        stack.callback(ctx.postgres.drop, database)
+        database = ctx.database(stack, "memory")
         users = socket_users(seed_users(database, count))
         env = ctx.server_env(database)
         servers = {
-            "service": [Server(f"memory-service-{i}", env, ctx.workdir) for i in range(repetitions)],
+            "service": [ctx.server(stack, f"memory-service-{i}", env) for i in range(repetitions)],
             "bare": [
-                Server(f"memory-bare-{i}", env, ctx.workdir, module="bench.bare_socketio:app")
+                ctx.server(stack, f"memory-bare-{i}", env, app_module="bench.bare_socketio:app")
                 for i in range(repetitions)
             ],
         }
-        for group in servers.values():
-            for server in group:
-                stack.callback(server.stop)
-        start_servers([s for group in servers.values() for s in group])
+        ctx.launcher.start_many([s for group in servers.values() for s in group])
         loadgen = LoadGen(ctx.workdir, "loadgen-memory")
         stack.callback(loadgen.close)
         rounds = []

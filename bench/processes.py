@@ -21,13 +21,14 @@ recorded: on 2 cores it says what bounds the second process.
 from contextlib import ExitStack
 from typing import Any
 
+from support.databases import RedisDatabase
+from support.settings import queue_settings
+
 from bench.fanout import socket_users
 from bench.harness import (
     Context,
     CpuMeter,
     LoadGen,
-    RedisDb,
-    Server,
     cdf,
     goal,
     log,
@@ -37,7 +38,6 @@ from bench.harness import (
     redis_pid,
     seed_users,
     send_request,
-    start_servers,
     write_result,
 )
 
@@ -79,23 +79,15 @@ def run(ctx: Context) -> dict[str, Any]:
     repetitions = 3
     duration = ctx.pick(1.0, 8.0)
     with ExitStack() as stack:
-        database = ctx.postgres.create("processes")
-        stack.callback(ctx.postgres.drop, database)
-        redis_db = RedisDb()
-        stack.callback(redis_db.close)
+        database = ctx.database(stack, "processes")
+        redis_db = RedisDatabase()
+        stack.callback(redis_db.release)
         one_process = seed_users(database, sockets, prefix="o")
         two_processes = seed_users(database, sockets, prefix="t")
         senders = seed_users(database, ctx.pick(128, 1024), daily_free_limit=0, prefix="s")
-        env = ctx.server_env(
-            database,
-            SOCKETIO_MESSAGE_QUEUE=redis_db.url,
-            RATELIMIT_STORAGE_URI=redis_db.url,
-        )
-        first = Server("process-1", env, ctx.workdir)
-        second = Server("process-2", env, ctx.workdir)
-        for server in (first, second):
-            stack.callback(server.stop)
-        start_servers([first, second])
+        env = ctx.server_env(database, **queue_settings(redis_db.url))
+        first, second = ctx.server(stack, "process-1", env), ctx.server(stack, "process-2", env)
+        ctx.launcher.start_many([first, second])
         loadgen = LoadGen(ctx.workdir, "loadgen-processes")
         stack.callback(loadgen.close)
         home = [first.url if i % 2 == 0 else second.url for i in range(sockets)]

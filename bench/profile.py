@@ -1,19 +1,24 @@
-"""Profile the server under a benchmark's load with py-spy: `python -m bench.profile SCENARIO`.
+"""Profile the server under a benchmark's load: `python -m bench.profile SCENARIO [--set KEY=VALUE ...]`.
 
 Scenarios: send (paid sends of many users), send_free, hot (one user's sends), ceiling,
-fanout (REST send -> socket receipt, open loop). Starts its own server and load
-generator like the benchmarks, records the worker with `py-spy record --format raw`
-while the load runs, and writes bench/results/profile_<scenario>.txt: where the
-worker's CPU goes, by package, by function (inclusive and self).
+fanout (REST send -> socket receipt, open loop), capacity (the UI-like mix). Starts its
+own server and load generator like the benchmarks, records the worker with `py-spy
+record --format raw` while the load runs, and writes bench/results/profile_<scenario>.txt:
+where the worker's CPU goes, by package, by function (inclusive and self).
+
+Scenario memory is tracemalloc instead of py-spy: where the worker's memory goes per
+idle socket (`--users` sockets, BENCH_EXPERIMENT=tracemalloc), written to
+bench/results/memory_tracemalloc.txt.
 """
 
 import argparse
 import collections
+import json
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
+import time
+import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -22,15 +27,14 @@ from bench.fanout import socket_users
 from bench.harness import (
     BIN,
     RESULTS,
+    Context,
     LoadGen,
-    Postgres,
-    Server,
     ceiling_insert_request,
     log,
     seed_users,
     send_request,
-    server_env,
 )
+from bench.run import parse_settings
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
@@ -90,31 +94,83 @@ def summarize(raw: str, top: int = 40) -> str:
     return "\n".join(out) + "\n"
 
 
+def memory_profile(ctx: Context, sockets: int, output: Path) -> None:
+    """Where a server's memory goes per idle socket: tracemalloc's diff after `sockets` connect."""
+    with ExitStack() as stack:
+        database = ctx.database(stack, "tracemalloc")
+        users = socket_users(seed_users(database, sockets + 20))
+        env = ctx.server_env(database, BENCH_EXPERIMENT="tracemalloc")
+        server = ctx.server(stack, "tracemalloc", env).start()
+        loadgen = LoadGen(ctx.workdir, "loadgen-tracemalloc")
+        stack.callback(loadgen.close)
+
+        def get(action: str) -> dict[str, Any]:
+            with urllib.request.urlopen(f"{server.url}/bench/ceiling/tracemalloc/{action}", timeout=120) as r:
+                return json.loads(r.read())
+
+        loadgen.call("sockets_connect", url=server.url, set="warm", users=users[:20])
+        loadgen.call("sockets_close", set="warm")
+        time.sleep(1)
+        get("baseline")
+        rss_before = server.rss_kib()
+        loadgen.call("sockets_connect", url=server.url, set="mem", users=users[20:], timeout=600)
+        time.sleep(2)
+        rss_after = server.rss_kib()
+        diff = get("diff")
+    lines = [
+        f"# tracemalloc: {sockets} idle sockets connected to one worker "
+        "(the service, with BENCH_EXPERIMENT=tracemalloc)",
+        f"# RSS {rss_before} -> {rss_after} KiB: {(rss_after - rss_before) / sockets:.1f} KiB per socket "
+        f"(tracemalloc's own bookkeeping inflates this; the traced figure below does not include it)",
+        f"# Python allocations traced since the baseline: {diff['total_kib']:.0f} KiB = "
+        f"{diff['total_kib'] / sockets:.1f} KiB per socket",
+        "",
+        "## by file (KiB per socket, allocations per socket)",
+        *[f"{d['kib'] / sockets:7.2f}  {d['count'] / sockets:6.1f}  {d['where']}" for d in diff["by_file"]],
+        "",
+        "## by line",
+        *[f"{d['kib'] / sockets:7.2f}  {d['count'] / sockets:6.1f}  {d['where']}" for d in diff["by_line"]],
+    ]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines) + "\n")
+    log(f"wrote {output}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one scenario under py-spy and write its summary."""
+    """Run one scenario (py-spy, or tracemalloc for memory) and write its summary."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("scenario", choices=["send", "send_free", "hot", "ceiling", "fanout", "capacity"])
-    parser.add_argument("--users", type=int, default=2000, help="capacity: simulated users")
+    scenarios = ["send", "send_free", "hot", "ceiling", "fanout", "capacity", "memory"]
+    parser.add_argument("scenario", choices=scenarios)
+    parser.add_argument("--users", type=int, default=2000, help="capacity: simulated users; memory: sockets")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=200.0, help="fanout: messages a second")
     parser.add_argument("--output", type=Path)
     parser.add_argument("--native", action="store_true", help="also sample C frames (py-spy --native)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a server setting")
     args = parser.parse_args(argv)
+    ctx = Context.open(False, RESULTS, parse_settings(parser, args.set))
+    try:
+        if args.scenario == "memory":
+            memory_profile(ctx, args.users, args.output or RESULTS / "memory_tracemalloc.txt")
+        else:
+            py_spy_profile(ctx, args)
+    finally:
+        ctx.close()
+    return 0
+
+
+def py_spy_profile(ctx: Context, args: argparse.Namespace) -> None:
+    """Run one scenario's load under py-spy and write its summary."""
     output = args.output or RESULTS / f"profile_{args.scenario}.txt"
-    workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    postgres = Postgres(workdir)
     with ExitStack() as stack:
-        stack.callback(postgres.drop_all)
-        database = postgres.create("profile")
+        database = ctx.database(stack, "profile")
         free_limit = {"send_free": 10**6, "capacity": 20}.get(args.scenario, 0)
         counts = {"fanout": 200, "capacity": args.users}
         users = seed_users(database, counts.get(args.scenario, 512), daily_free_limit=free_limit)
-        server = Server("profile", server_env(database, workdir / "instance"), workdir)
-        stack.callback(server.stop)
-        server.start()
-        loadgen = LoadGen(workdir, "loadgen-profile")
+        server = ctx.server(stack, "profile", ctx.server_env(database)).start()
+        loadgen = LoadGen(ctx.workdir, "loadgen-profile")
         stack.callback(loadgen.close)
-        raw_path = workdir / "pyspy.raw"
+        raw_path = ctx.workdir / "pyspy.raw"
         command = [
             str(BIN / "py-spy"),
             "record",
@@ -204,8 +260,6 @@ def main(argv: list[str] | None = None) -> int:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(header + summarize(raw_path.read_text()))
         log(f"wrote {output}")
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

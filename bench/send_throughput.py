@@ -189,8 +189,7 @@ def run(ctx: Context) -> dict[str, Any]:
     repetitions = 3
     duration = ctx.pick(1.0, 8.0)
     with ExitStack() as stack:
-        database = ctx.postgres.create("send")
-        stack.callback(ctx.postgres.drop, database)
+        database = ctx.database(stack, "send")
         paid = seed_users(database, users_count, daily_free_limit=0, prefix="p")
         free = seed_users(database, users_count, daily_free_limit=10**6, prefix="f")
         server, loadgen, meter = start_one_server(ctx, stack, database, "send")
@@ -249,7 +248,7 @@ def run(ctx: Context) -> dict[str, Any]:
             "repetitions": repetitions,
             "round_seconds": duration,
             "workers": 1,
-            "db_pool": "20 + 10 overflow (the default)",
+            "db_pool": "the default (DB_POOL_SIZE 20, no overflow) unless the run's settings say otherwise",
             "send": "paid (daily free limit 0): quota lock, insert, wallet debit, ledger row",
             "send_free": "free slot: quota lock, insert",
         },

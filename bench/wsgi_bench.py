@@ -4,12 +4,13 @@
 
 Never used in a deployment: wsgi.py (the production entry point) has no ceiling.
 
-BENCH_EXPERIMENT (comma-separated, bench/experiments.py only) applies a candidate
-change to the service *in this process only*, to measure it before anyone edits
-app/: the service's code on disk is not touched.
+BENCH_EXPERIMENT (comma-separated) turns on instruments *in this process only*; the
+service's code on disk is not touched:
 
-- gc_log: print every garbage collection that took 5 ms or more (generation, ms, objects);
-- tracemalloc: trace Python allocations (1 frame) for GET /bench/ceiling/tracemalloc/*.
+- gc_log: print every garbage collection that took 5 ms or more (generation, ms, objects):
+  `python -m bench.run --set BENCH_EXPERIMENT=gc_log`;
+- tracemalloc: trace Python allocations (1 frame) for GET /bench/ceiling/tracemalloc/*
+  (what `python -m bench.profile memory` reads).
 """
 
 import gc

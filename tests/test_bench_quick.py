@@ -1,10 +1,12 @@
 """The benchmarks' quick mode runs and writes valid results (speed is not asserted).
 
 `make bench QUICK=1` starts real gunicorn servers on PostgreSQL (and Redis), drives
-them from the load-generator process and writes one JSON and one PNG per benchmark.
-This test runs it into a temporary directory, so the benchmarks cannot rot unnoticed.
+them from the load-generator process and writes one JSON (the figures), one PNG and
+one raw JSON (with every round's samples) per benchmark. This test runs it into a
+temporary directory, so the benchmarks cannot rot unnoticed.
 """
 
+import argparse
 import json
 import subprocess
 import sys
@@ -13,12 +15,16 @@ from typing import Any
 
 import pytest
 import redis
+from support.databases import PostgresDatabases
+
+from bench.harness import SAMPLE_KEYS, Context, without_samples
+from bench.run import RESULTS, default_results, parse_settings
 
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.xdist_group("bench")]
 
 TOP_LEVEL = Path(__file__).resolve().parents[1]
 TIMEOUT = 900  # quick mode takes under 3 minutes alone; a loaded CI machine may take longer
-COMMON_KEYS = {"benchmark", "mode", "machine", "config", "summary", "goals", "rounds"}
+COMMON_KEYS = {"benchmark", "mode", "machine", "settings", "config", "summary", "goals", "rounds"}
 MACHINE_KEYS = {"nproc", "cpu_model", "memory_gib", "date"}
 SUMMARY_KEYS = {
     "send_throughput": {
@@ -77,8 +83,11 @@ def test_quick_mode_writes_every_benchmarks_figures(quick_results: Path) -> None
         assert document["goals"], name
         for item in document["goals"]:
             assert {"name", "target", "value", "met"} <= set(item), (name, item)
+        raw = json.loads((quick_results / "raw" / f"{name}.json").read_text())
+        assert without_samples(raw) == document, f"{name}.json is not raw/{name}.json without its samples"
+        assert not any(key in json.dumps(document) for key in SAMPLE_KEYS), name
         if name == "expiry_scale":  # its rounds are the table sizes, each with its repetitions
-            assert all(len(r["samples_ms"]["hook"]) >= 3 for r in document["rounds"]), name
+            assert all(len(r["samples_ms"]["hook"]) >= 3 for r in raw["rounds"]), name
         else:
             assert len(document["rounds"]) >= 3, f"{name}: fewer than 3 repetitions"
         png = (quick_results / f"{name}.png").read_bytes()
@@ -97,3 +106,25 @@ def test_quick_mode_repeats_every_measurement_against_its_ceiling(quick_results:
     assert memory["summary"]["service"]["all_connected"]
     capacity = json.loads((quick_results / "capacity.json").read_text())
     assert all({"mix", "ceiling"} <= set(step) for step in capacity["summary"]["steps"])
+
+
+def test_set_gives_every_bench_server_the_setting_and_refuses_unknown_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser()
+    settings = parse_settings(parser, ["DB_POOL_SIZE=40", "BENCH_EXPERIMENT=gc_log"])
+    assert settings == {"DB_POOL_SIZE": "40", "BENCH_EXPERIMENT": "gc_log"}
+    for wrong in ("NOT_A_SETTING=1", "DB_POOL_SIZE"):
+        with pytest.raises(SystemExit):
+            parse_settings(parser, [wrong])
+        assert "--set" in capsys.readouterr().err
+    assert (
+        default_results(False, settings)
+        == RESULTS / "experiments" / "BENCH_EXPERIMENT=gc_log,DB_POOL_SIZE=40"
+    )
+    assert default_results(True, {}) == RESULTS / "quick"
+
+    ctx = Context(True, tmp_path, tmp_path, {}, PostgresDatabases(tmp_path), settings)
+    env = ctx.server_env("postgresql+psycopg2://nobody@127.0.0.1/none", DB_POOL_SIZE="5")
+    assert env["DB_POOL_SIZE"] == "40"  # over the quick cap and the benchmark's own choice
+    assert env["BENCH_EXPERIMENT"] == "gc_log" and env["BENCH_CEILING"] == "1"

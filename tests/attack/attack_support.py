@@ -1,11 +1,11 @@
-"""Helpers of the attack, fuzz and fault tests: servers, private dependencies, the books, tokens, sockets.
+"""Helpers of the attack, fuzz and fault tests: private dependencies, the books, the servers that carry them.
 
-Every server here is what operators run, started from the repository root with the
-virtualenv's binaries: ``gunicorn -k eventlet -w N wsgi:app`` with APP_ENV=production,
-on a fresh database migrated with ``flask --app wsgi db upgrade``. A test that
-restarts or kills a dependency gets a PRIVATE one, started here on a port of its own
-(``initdb`` + ``pg_ctl`` for PostgreSQL, ``redis-server`` for Redis); the shared
-PostgreSQL on 5432 and Redis on 6379 are never stopped, other test sessions use them.
+Every server here is what operators run (support.servers): ``gunicorn -k eventlet -w N
+wsgi:app`` with APP_ENV=production, on a fresh database migrated with ``flask --app
+wsgi db upgrade``. A test that restarts or kills a dependency gets a PRIVATE one,
+started here on a port of its own (``initdb`` + ``pg_ctl`` for PostgreSQL,
+``redis-server`` for Redis); the shared PostgreSQL on 5432 and Redis on 6379 are never
+stopped, other test sessions use them.
 
 Every test is bounded in time (``budget`` marker, SIGALRM) and ends with the books
 checked in the database itself (``Books.check``): each wallet's balance equals the
@@ -14,58 +14,30 @@ no clientMessageId was charged twice, and each quota count equals the messages s
 that quota day.
 """
 
-import base64
 import contextlib
-import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-import socketio
 import sqlalchemy as sa
-from support.live import (
-    BIN,
-    PASSWORD,
-    TOP_LEVEL,
-    Account,
-    b64url,
-    clean_environment,
-    fail_or_skip,
-    free_port,
-    log_alarms,
-    stop_process_group,
-)
-from support.live import forge_token as _forge_token
+from support.bursts import Outcome
+from support.processes import free_port
+from support.pytest_live import fail_or_skip
+from support.servers import Launcher, LiveServer
 
-JWT_SECRET = "attack-test-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"  # 64+ bytes: HS512 too
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-
-START_TIMEOUT = 45.0
-REQUEST_TIMEOUT = 20.0
-EVENT_TIMEOUT = 5.0
-QUIET_WAIT = 0.5
 DEFAULT_BUDGET = 90.0  # seconds per test unless @pytest.mark.budget(n) says otherwise
-
-# Lines in a server's output that always mean a bug: a trace, a 500, a hung worker, a deadlock.
-LOG_ALARMS = ("Traceback", "unhandled error", "WORKER TIMEOUT", "deadlock detected", '" 500 ')
-
-
-def unique_name(prefix: str) -> str:
-    """A username nobody has: `prefix_<12 hex>`."""
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
+# The attack servers' pools: 8 per worker, 4 more under a burst (several servers share PostgreSQL).
+POOL_SETTINGS = {"DB_POOL_SIZE": "8", "DB_MAX_OVERFLOW": "4"}
 
 # --------------------------------------------------------------------------- private dependencies
 
@@ -307,188 +279,18 @@ class Books:
 # --------------------------------------------------------------------------- servers
 
 
-@dataclass
-class Server:
-    """A running gunicorn (master + workers), its output and shortcuts for its REST API."""
+class Server(LiveServer):
+    """A live gunicorn server (support.servers.LiveServer) and the books of its database."""
 
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    env: dict[str, str]
-    workers: int
     books: Books
-    _local: threading.local = field(default_factory=threading.local)
-    _sessions: list[requests.Session] = field(default_factory=list)
-
-    # ---- the process
-
-    def log(self, since: int = 0) -> str:
-        with open(self.log_path, "rb") as handle:
-            handle.seek(since)
-            return handle.read().decode(errors="replace")
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size
-
-    def assert_alive(self) -> None:
-        if self.process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {self.process.returncode}; output:\n{self.log()[-20000:]}")
-
-    def alarms(self, since: int = 0) -> list[str]:
-        lines = self.log(since).splitlines()
-        return [lines[n] for n in log_alarms("\n".join(lines), LOG_ALARMS)]
-
-    def assert_clean_log(self, since: int = 0) -> None:
-        alarms = self.alarms(since)
-        assert not alarms, (
-            "server output shows errors:\n" + "\n".join(alarms[:20]) + "\n" + self.log()[-8000:]
-        )
-
-    def worker_pids(self) -> list[int]:
-        """The pids of gunicorn's workers: the children of the master."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        return sorted(int(pid) for pid in children)
-
-    # ---- REST
-
-    def session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            self._sessions.append(session)
-        return session
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One HTTP request with a timeout, on a keep-alive session of the calling thread."""
-        kwargs.setdefault("timeout", REQUEST_TIMEOUT)
-        return self.session().request(method, self.url + path, **kwargs)
-
-    def fresh_request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One HTTP request on a new connection."""
-        kwargs.setdefault("timeout", REQUEST_TIMEOUT)
-        return requests.request(method, self.url + path, **kwargs)
-
-    def close_sessions(self) -> None:
-        for session in self._sessions:
-            session.close()
-
-    def register(self, username: str, password: str = PASSWORD) -> requests.Response:
-        return self.request("POST", "/api/auth/register", json={"username": username, "password": password})
-
-    def login(self, username: str, password: str = PASSWORD, **kwargs: Any) -> requests.Response:
-        return self.request(
-            "POST", "/api/auth/login", json={"username": username, "password": password}, **kwargs
-        )
-
-    def logged_in(self, username: str) -> Account:
-        response = self.login(username)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        return Account(body["user"]["id"], username, body["accessToken"])
-
-    def account(self, prefix: str = "u") -> Account:
-        """Register and log in a new user."""
-        username = unique_name(prefix)
-        response = self.register(username)
-        assert response.status_code == 201, response.text
-        return self.logged_in(username)
-
-    def conversation(self, who: Account, other: Account) -> str:
-        response = self.request(
-            "POST", "/api/conversations/create", json={"receiverId": other.id}, headers=who.headers
-        )
-        assert response.status_code in (200, 201), response.text
-        return response.json()["conversation"]["id"]
-
-    def send(
-        self, who: Account, conversation_id: str, content: str = "hello", **extra: Any
-    ) -> requests.Response:
-        return self.request(
-            "POST",
-            "/api/messages/send",
-            json={"conversationId": conversation_id, "content": content, **extra},
-            headers=who.headers,
-        )
-
-    def sent(
-        self, who: Account, conversation_id: str, content: str = "hello", **extra: Any
-    ) -> dict[str, Any]:
-        response = self.send(who, conversation_id, content, **extra)
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    def messages(self, who: Account, conversation_id: str, **params: Any) -> requests.Response:
-        return self.request(
-            "GET", "/api/messages", params={"conversationId": conversation_id, **params}, headers=who.headers
-        )
-
-    def all_messages(self, who: Account, conversation_id: str) -> list[dict[str, Any]]:
-        """Every visible message, oldest first (the newest page, then older pages with `before=`)."""
-        response = self.messages(who, conversation_id, limit=100)
-        assert response.status_code == 200, response.text
-        page = response.json()
-        found, more = page["messages"], page["hasMore"]
-        while more:
-            response = self.messages(who, conversation_id, limit=100, before=found[0]["id"])
-            assert response.status_code == 200, response.text
-            found, more = response.json()["messages"] + found, response.json()["hasMore"]
-        return found
-
-    def quota(self, who: Account) -> dict[str, Any]:
-        response = self.request("GET", "/api/messages/quota", headers=who.headers)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def grant(self, who: Account, amount: int) -> None:
-        """`flask points grant USER AMOUNT`, the way an operator credits a wallet."""
-        run_flask(self.env, "points", "grant", who.username, str(amount))
 
 
-def server_env(
-    database_url: str, instance_path: Path, *, production_hashing: bool = False, **extra: str
-) -> dict:
-    """The environment of a server and of the CLI run against its database."""
-    env = clean_environment()
-    env.update(
-        APP_ENV="production",
-        JWT_SECRET=JWT_SECRET,
-        DATABASE_URL=database_url,
-        INSTANCE_PATH=str(instance_path),
-        JWT_COOKIE_SECURE="false",
-        DAILY_FREE_MESSAGES="20",
-        POINTS_PER_MESSAGE="10",
-        INITIAL_POINTS="0",
-        CONVERSATION_POINTS_COST="0",
-        QUOTA_TIMEZONE="UTC",
-        DB_POOL_SIZE="8",
-        DB_MAX_OVERFLOW="4",
-        PYTHONUNBUFFERED="1",
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    if not production_hashing:  # the production defaults are what test_security checks
-        env.update(PASSWORD_HASH_TIME_COST="1", PASSWORD_HASH_MEMORY_KIB="8")
-    env.update(extra)
-    return env
-
-
-def run_flask(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`flask --app wsgi ARGS` against the server's database; fails the test if it fails."""
-    command = [str(BIN / "flask"), "--app", "wsgi", *args]
-    result = subprocess.run(
-        command, cwd=TOP_LEVEL, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-class Launcher:
-    """Starts gunicorn servers (migrating their database first); stops them all at teardown."""
+class AttackLauncher(Launcher):
+    """Starts gunicorn servers on fresh migrated databases; keeps an engine per database for the books."""
 
     def __init__(self, workdir: Path, request: pytest.FixtureRequest) -> None:
-        self.workdir = workdir
+        super().__init__(workdir)
         self.request = request
-        self.servers: list[Server] = []
         self.engines: dict[str, sa.Engine] = {}
         self.cleanups: list[Callable[[], None]] = []
 
@@ -497,266 +299,49 @@ class Launcher:
         return self.request.getfixturevalue("pg_databases").create(f"attack_{label}")
 
     def engine(self, database_url: str) -> sa.Engine:
+        """The engine the books of one database are read with."""
         if database_url not in self.engines:
             self.engines[database_url] = sa.create_engine(
                 database_url, pool_size=2, max_overflow=2, pool_pre_ping=True
             )
         return self.engines[database_url]
 
-    def environment(self, label: str, database_url: str | None = None, **settings: Any) -> dict[str, str]:
-        """A server environment on a fresh (or the given) database, migrated."""
-        database_url = database_url or self.database(label)
-        env = server_env(database_url, self.workdir / "instance", **settings)
-        run_flask(env, "db", "upgrade")
-        return env
+    def environment(  # type: ignore[override]
+        self,
+        label: str,
+        database_url: str | None = None,
+        *,
+        production_hashing: bool = False,
+        **settings: Any,
+    ) -> dict[str, str]:
+        """A server environment on a fresh (or the given) database, migrated.
 
-    def start(self, env: dict[str, str], label: str, workers: int = 1, port: int | None = None) -> Server:
-        port = port or free_port()
-        log_path = self.workdir / f"{label}.log"
-        command = [
-            str(BIN / "gunicorn"),
-            "-k",
-            "eventlet",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--access-logfile",
-            "-",
-            "--log-level",
-            "info",
-            "--graceful-timeout",
-            "3",
-            "wsgi:app",
-        ]
-        with open(log_path, "ab") as log_file:
-            process = subprocess.Popen(
-                command,
-                cwd=TOP_LEVEL,
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        server = Server(
-            f"http://127.0.0.1:{port}",
-            process,
-            log_path,
-            env,
-            workers,
-            Books(self.engine(env["DATABASE_URL"])),
-        )
+        With `production_hashing` the password hashing keeps the app's production defaults
+        (what test_security checks).
+        """
+        if production_hashing:
+            settings = {"PASSWORD_HASH_TIME_COST": None, "PASSWORD_HASH_MEMORY_KIB": None, **settings}
+        return super().environment(database_url or self.database(label), **{**POOL_SETTINGS, **settings})
+
+    def start(  # type: ignore[override]
+        self, env: dict[str, str], label: str, workers: int = 1, **options: Any
+    ) -> Server:
+        """Start `gunicorn -k eventlet -w WORKERS` (access log on) and wait until it is ready."""
+        server = Server(env, self.workdir / f"{label}.log", label=label, workers=workers, **options)
+        server.books = Books(self.engine(env["DATABASE_URL"]))
         self.servers.append(server)
-        wait_until_ready(server)
-        return server
-
-    def stop(self, server: Server) -> None:
-        server.close_sessions()
-        stop_process_group(server.process)
+        return server.start()  # type: ignore[return-value]
 
     def stop_all(self) -> None:
         """Stop the servers, then the private dependencies (last started, first stopped)."""
-        for server in self.servers:
-            self.stop(server)
+        super().stop_all()
         for engine in self.engines.values():
             engine.dispose()
         for cleanup in reversed(self.cleanups):
             cleanup()
 
 
-def wait_until_ready(server: Server, timeout: float = START_TIMEOUT) -> None:
-    """Wait for /healthz to answer 200 and every worker to boot; fail if gunicorn dies."""
-    deadline = time.monotonic() + timeout
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"gunicorn exited early ({server.process.returncode}):\n{server.log()[-20000:]}")
-        booted = server.log().count("Booting worker with pid")
-        try:
-            response = requests.get(server.url + "/healthz", timeout=2)
-            if response.status_code == 200 and booted >= server.workers:
-                return
-            last = f"{response.status_code} {response.text[:200]}; {booted} workers booted"
-        except requests.RequestException as error:
-            last = repr(error)
-        time.sleep(0.1)
-    pytest.fail(f"gunicorn not ready in {timeout}s ({last}):\n{server.log()[-20000:]}")
-
-
-# --------------------------------------------------------------------------- tokens
-
-
-def forge_token(user_id: str, *, key: str = JWT_SECRET, **options: Any) -> str:
-    """A token signed with this suite's key unless told otherwise."""
-    return _forge_token(user_id, key=key, **options)
-
-
-def with_payload(token: str, **changes: Any) -> str:
-    """The token with its payload changed and its original signature kept."""
-    header, payload, signature = token.split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    claims.update(changes)
-    return f"{header}.{b64url(claims)}.{signature}"
-
-
-# --------------------------------------------------------------------------- sockets
-
-
-class Sock:
-    """A python-socketio client that records every event it receives."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.client = socketio.Client(reconnection=False)
-        self.events: list[tuple[str, Any]] = []
-        self.refusal: Any = None
-        self._cond = threading.Condition()
-        self.client.on("*", self._record)
-        self.client.on("connect_error", self._refused)
-
-    def _record(self, name: str, *args: Any) -> None:
-        with self._cond:
-            self.events.append((name, args[0] if len(args) == 1 else list(args)))
-            self._cond.notify_all()
-
-    def _refused(self, *args: Any) -> None:
-        self.refusal = args[0] if len(args) == 1 else list(args)
-
-    def connect(self, server: Server, token: str, transports: tuple[str, ...] = ("websocket",)) -> "Sock":
-        self.client.connect(server.url, auth={"token": token}, transports=list(transports), wait_timeout=5)
-        return self
-
-    def mark(self) -> int:
-        with self._cond:
-            return len(self.events)
-
-    def received(self, name: str | None = None, since: int = 0) -> list[Any]:
-        with self._cond:
-            return [data for n, data in self.events[since:] if name is None or n == name]
-
-    def wait_for(
-        self,
-        name: str,
-        match: Callable[[Any], bool] | None = None,
-        *,
-        since: int = 0,
-        timeout: float = EVENT_TIMEOUT,
-    ) -> Any:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for event, data in self.events[since:]:
-                    if event == name and (match is None or match(data)):
-                        return data
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    pytest.fail(
-                        f"{self.label} got no matching {name!r} in {timeout}s; got {self.events[since:]!r}"
-                    )
-                self._cond.wait(left)
-
-    def wait_count(
-        self, name: str, count: int, *, since: int = 0, timeout: float = EVENT_TIMEOUT
-    ) -> list[Any]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [data for n, data in self.events[since:] if n == name]
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    pytest.fail(f"{self.label} got {len(found)} of {count} {name!r} in {timeout}s")
-                self._cond.wait(left)
-
-    def assert_quiet(self, *names: str, since: int = 0, wait: float = QUIET_WAIT) -> None:
-        time.sleep(wait)
-        unexpected = [(n, d) for n, d in self.events[since:] if not names or n in names]
-        assert not unexpected, f"{self.label} received {unexpected!r}"
-
-    def call(self, event: str, data: Any, timeout: float = EVENT_TIMEOUT) -> Any:
-        return self.client.call(event, data, timeout=timeout)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            if self.client.connected:
-                self.client.disconnect()
-        with contextlib.suppress(Exception):
-            self.client.shutdown()
-
-
-class Sockets:
-    def __init__(self) -> None:
-        self.opened: list[Sock] = []
-
-    def open(self, server: Server, who: Account | str, label: str = "") -> Sock:
-        token = who if isinstance(who, str) else who.token
-        sock = Sock(label or (who.username if isinstance(who, Account) else "socket"))
-        self.opened.append(sock)
-        try:
-            return sock.connect(server, token)
-        except socketio.exceptions.ConnectionError as error:
-            pytest.fail(f"{sock.label}'s socket was refused: {error} {sock.refusal!r}")
-
-    def refusal(self, server: Server, token: str, label: str = "refused") -> Any:
-        """Try to connect; assert that the server refused; the connect_error payload."""
-        sock = Sock(label)
-        self.opened.append(sock)
-        try:
-            sock.connect(server, token)
-        except socketio.exceptions.ConnectionError:
-            assert not sock.client.connected
-            return sock.refusal if sock.refusal is not None else "refused"
-        pytest.fail(f"the server accepted {label}'s socket")
-
-    def close_all(self) -> None:
-        for sock in self.opened:
-            sock.close()
-        self.opened.clear()
-
-
-# --------------------------------------------------------------------------- bursts
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One request of a burst: its status (0 when the connection failed), body, headers."""
-
-    status: int
-    body: Any
-    headers: dict[str, str]
-    error: str = ""
-
-
-def outcome_of(call: Callable[[], requests.Response]) -> Outcome:
-    try:
-        response = call()
-    except requests.RequestException as error:
-        return Outcome(0, None, {}, f"{error.__class__.__name__}: {error}")
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
-    return Outcome(response.status_code, body, dict(response.headers))
-
-
-def burst(
-    calls: list[Callable[[], requests.Response]], threads: int | None = None, timeout: float = 60
-) -> list[Outcome]:
-    """Fire the calls at once from a thread pool (a barrier releases them together)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    count = threads or len(calls)
-    barrier = threading.Barrier(min(count, len(calls)), timeout=30)
-
-    def fire(call: Callable[[], requests.Response]) -> Outcome:
-        with contextlib.suppress(threading.BrokenBarrierError):
-            barrier.wait()
-        return outcome_of(call)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(fire, call) for call in calls]
-        return [future.result(timeout=timeout) for future in futures]
+# --------------------------------------------------------------------------- answers
 
 
 def iso_now() -> str:

@@ -1,4 +1,4 @@
-"""Fixtures of the attack, fuzz and fault tests (the helpers live in attack_support.py).
+"""Fixtures of the attack, fuzz and fault tests (attack_support.py and tests/support hold the helpers).
 
 Every server is started the way operators start it (gunicorn -k eventlet, APP_ENV=production)
 on a fresh migrated database; a dependency a test kills or restarts is private to that test.
@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attack_support import DEFAULT_BUDGET, Books, Launcher, PrivatePostgres, PrivateRedis, Sockets
+from attack_support import DEFAULT_BUDGET, AttackLauncher, Books, PrivatePostgres, PrivateRedis
+from support.pytest_live import (  # noqa: F401 (registers the hook and the fixture)
+    call_passed,
+    pytest_runtest_makereport,
+    sockets,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,7 +51,7 @@ def time_budget(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path, launcher: "Launcher") -> Callable[[str], PrivateRedis]:
+def private_redis(tmp_path: Path, launcher: AttackLauncher) -> Callable[[str], PrivateRedis]:
     """Starts private redis-servers for one test; killed after the test's servers stopped."""
 
     def make(label: str = "redis") -> PrivateRedis:
@@ -59,7 +64,7 @@ def private_redis(tmp_path: Path, launcher: "Launcher") -> Callable[[str], Priva
 
 
 @pytest.fixture
-def private_postgres(launcher: "Launcher") -> PrivatePostgres:
+def private_postgres(launcher: AttackLauncher) -> PrivatePostgres:
     """A private PostgreSQL cluster, started; stopped after the test's servers and books check."""
     cluster = PrivatePostgres()
     cluster.init()
@@ -69,13 +74,12 @@ def private_postgres(launcher: "Launcher") -> PrivatePostgres:
 
 
 @pytest.fixture
-def launcher(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Launcher]:
-    """Starts servers for one test; at its end checks their books and logs, then stops them."""
-    started = Launcher(tmp_path, request)
+def launcher(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AttackLauncher]:
+    """Starts servers for one test; at its end checks their books, then stops them."""
+    started = AttackLauncher(tmp_path, request)
     try:
         yield started
-        report = getattr(request.node, "report_call", None)
-        if report is not None and report.passed:
+        if call_passed(request):
             for engine in started.engines.values():
                 Books(engine).check()
     finally:
@@ -85,25 +89,10 @@ def launcher(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Launche
 @pytest.fixture(scope="module")
 def module_launcher(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Launcher]:
+) -> Iterator[AttackLauncher]:
     """Starts servers shared by the tests of one module; stops them after the module."""
-    started = Launcher(tmp_path_factory.mktemp("attack"), request)
+    started = AttackLauncher(tmp_path_factory.mktemp("attack"), request)
     try:
         yield started
     finally:
         started.stop_all()
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Keep each phase's report on the item, so a fixture can tell whether the test passed."""
-    report = yield
-    setattr(item, f"report_{report.when}", report)
-    return report
-
-
-@pytest.fixture
-def sockets() -> Iterator[Sockets]:
-    opened = Sockets()
-    yield opened
-    opened.close_all()

@@ -15,7 +15,9 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from attack_support import Sock, assert_error_shape, burst
+from attack_support import assert_error_shape
+from support.bursts import burst
+from support.sockets import Sock
 
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("attack")]
 

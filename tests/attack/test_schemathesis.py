@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from attack_support import REQUEST_TIMEOUT, Server
+from attack_support import Server
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -56,8 +56,8 @@ def fuzzed(module_launcher: Any) -> dict[str, Any]:
 
 
 def load_schema(server: Server) -> Any:
-    loaded = schemathesis.openapi.from_url(server.url + "/api/openapi.json", timeout=REQUEST_TIMEOUT)
-    loaded.config.update(base_url=server.url, request_timeout=REQUEST_TIMEOUT)
+    loaded = schemathesis.openapi.from_url(server.url + "/api/openapi.json", timeout=server.timeout)
+    loaded.config.update(base_url=server.url, request_timeout=server.timeout)
     return loaded
 
 

@@ -18,18 +18,11 @@ import jwt
 import pytest
 import requests
 import websocket
-from attack_support import (
-    JWT_SECRET,
-    PASSWORD,
-    Account,
-    Server,
-    assert_error_shape,
-    forge_token,
-    iso_now,
-    unique_name,
-    with_payload,
-)
-from support.live import unsigned_token
+from attack_support import Server, assert_error_shape, iso_now
+from support.rest import Account, unique_name
+from support.settings import PASSWORD
+from support.settings import TEST_JWT_SECRET as JWT_SECRET
+from support.tokens import forge_token, unsigned_token, with_payload
 
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("attack")]
 
@@ -271,7 +264,7 @@ def test_bad_token_is_refused_by_every_endpoint_and_the_socket_and_changes_nothi
         body = assert_error_shape(response, 401, "unauthorized")
         assert token not in response.text, name
         assert "access_token" not in body and "user" not in body, name
-    refusal = sockets.refusal(server, token, kind)
+    refusal = sockets.refusal(server, kind, token=token)
     assert refusal, kind
     # with the cookie the web UI uses (and no CSRF header), too
     cookie = server.fresh_request(

@@ -3,34 +3,26 @@
 Playwright drives Debian's Chromium (/usr/bin/chromium); browser downloads are not
 used. Without that browser the tests skip locally and fail in CI (CI=true).
 
-The server is one process for the whole session, started the way `make run` starts
-it, on a free port; `LiveServer.restart` brings it back on the same port and the
-same database (optionally with its clock shifted through libfaketime).
+The server (support.servers.LiveServer, kind "eventlet") is one process for the whole
+session, started the way `make run` starts it, on a free port; `restart` brings it back
+on the same port and the same database (optionally with its clock shifted through
+libfaketime).
 """
 
 import contextlib
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-import requests
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
-
-TOP_LEVEL = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from support.pytest_live import call_failed, fail_or_skip, pytest_runtest_makereport  # noqa: F401 (the hook)
+from support.rest import Account
+from support.servers import Launcher, LiveServer
+from support.settings import PASSWORD
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")  # Debian's package; no downloads
 CHROMIUM_ARGS = [
@@ -44,274 +36,11 @@ CHROMIUM_ARGS = [
 ]
 WAIT_MS = 10_000  # every single wait of a test: an action, a navigation, an expect
 DESKTOP = {"width": 1280, "height": 800}
-PASSWORD = "password123"
-
-TEST_JWT_SECRET = "e2e-test-secret-0123456789abcdefghijklmnopq"  # 43 characters
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
-REQUEST_TIMEOUT = 10.0
-# Settings of the outer environment that would change what these tests expect.
-_INHERITED_SETTINGS = (
-    "SOCKETIO_MESSAGE_QUEUE",
-    "RATELIMIT_STORAGE_URI",
-    "SEND_RATE_LIMIT",
-    "APP_SALT",
-    "JWT_ACCESS_TOKEN_EXPIRES",
-    "MIN_EXPIRATION_HOURS",
-    "MAX_EXPIRATION_HOURS",
-    "MAX_MESSAGE_LENGTH",
-    "LOGIN_FAILURE_LIMIT",
-    "LOGIN_ADDRESS_FAILURE_LIMIT",
-    "FAKETIME",
-    "LD_PRELOAD",
-)
-# Lines in the server's output that always mean a bug on the server side.
-LOG_ALARMS = ("Traceback", "unhandled error")
 
 expect.set_options(timeout=WAIT_MS)
 
 
-def fail_or_skip(reason: str) -> None:
-    """Something the browser tests need is missing: a failure in CI, a skip elsewhere."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true, so this fails instead of skipping)")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def unique_name(prefix: str) -> str:
-    """A username nobody has taken: `prefix_` and 8 hex digits."""
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
 # --------------------------------------------------------------------------- server
-
-
-@dataclass
-class Account:
-    """A registered user of the live server, with a REST access token."""
-
-    id: str
-    username: str
-    display_name: str
-    token: str
-    password: str = PASSWORD
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The Authorization header of this user."""
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-@dataclass
-class LiveServer:
-    """`python wsgi.py` in a process group of its own, plus REST and CLI shortcuts."""
-
-    port: int
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    clock_offset: str | None = None
-    starts: int = 0
-    _log_file: Any = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # -- process
-
-    def command(self) -> list[str]:
-        command = [str(BIN / "python"), "wsgi.py", "--host", "127.0.0.1", "--port", str(self.port)]
-        if self.clock_offset:
-            faketime = shutil.which("faketime")
-            if faketime is None:
-                fail_or_skip("libfaketime is not installed (apt-get install -y faketime)")
-            command = [faketime, "-f", self.clock_offset, *command]
-        return command
-
-    def start(self, clock_offset: str | None = None) -> None:
-        """Start the server (its clock shifted by `clock_offset`, e.g. "+2h") and wait for /healthz."""
-        assert not self.running, "the server is already running"
-        self.clock_offset = clock_offset
-        self.starts += 1
-        with open(self.log_path, "ab") as log_file:
-            log_file.write(f"\n===== start #{self.starts} clock={clock_offset or 'real'} =====\n".encode())
-            log_file.flush()
-            self.process = subprocess.Popen(
-                self.command(),
-                cwd=TOP_LEVEL,
-                env=self.env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_until_ready()
-
-    def stop(self) -> None:
-        """Terminate the server's process group; kill it if it lingers."""
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                process.wait(timeout=STOP_TIMEOUT)
-        else:
-            self._signal(signal.SIGKILL)  # nothing of its group may survive
-        self.process = None
-
-    def restart(self, clock_offset: str | None = None) -> None:
-        """Stop and start again on the same port and database."""
-        self.stop()
-        self.start(clock_offset)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def _signal(self, signum: int) -> None:
-        assert self.process is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signum)
-
-    def _wait_until_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT
-        last_error = "no answer yet"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the server exited with {self.process.returncode}; log:\n{self.log()[-20000:]}")
-            try:
-                response = requests.get(self.url + "/healthz", timeout=2)
-                if response.status_code == 200:
-                    return
-                last_error = f"{response.status_code} {response.text[:200]}"
-            except requests.RequestException as error:
-                last_error = repr(error)
-            time.sleep(0.1)
-        pytest.fail(
-            f"the server did not answer /healthz in {START_TIMEOUT}s ({last_error}); log:\n{self.log()}"
-        )
-
-    # -- its output
-
-    def log(self, since: int = 0) -> str:
-        """What the server printed, from byte offset `since`."""
-        with open(self.log_path, "rb") as handle:
-            handle.seek(since)
-            return handle.read().decode(errors="replace")
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size
-
-    # -- operator commands
-
-    def flask(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """`flask --app wsgi ARGS` against the test database (real clock); fails the test if it fails."""
-        command = [str(BIN / "flask"), "--app", "wsgi", *args]
-        result = subprocess.run(
-            command, cwd=TOP_LEVEL, env=self.env, capture_output=True, text=True, timeout=60, check=False
-        )
-        if result.returncode != 0:
-            pytest.fail(f"{' '.join(command)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-        return result
-
-    def grant(self, who: Account, amount: int) -> None:
-        """`flask points grant USER AMOUNT`, as an operator would."""
-        self.flask("points", "grant", who.username, str(amount))
-
-    # -- REST
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", REQUEST_TIMEOUT)
-        return requests.request(method, self.url + path, **kwargs)
-
-    def login(self, username: str, password: str = PASSWORD) -> dict[str, Any]:
-        """POST /api/auth/login (asserting 200); the whole answer."""
-        response = self.request("POST", "/api/auth/login", json={"username": username, "password": password})
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def account(self, prefix: str, display_name: str | None = None) -> Account:
-        """Register (over REST) and log in a new user named `prefix_<hex>`."""
-        username = unique_name(prefix)
-        display_name = display_name or f"{prefix.capitalize()} {username[-4:]}"
-        response = self.request(
-            "POST",
-            "/api/auth/register",
-            json={"username": username, "password": PASSWORD, "displayName": display_name},
-        )
-        assert response.status_code == 201, response.text
-        body = self.login(username)
-        return Account(body["user"]["id"], username, display_name, body["accessToken"])
-
-    def conversation(self, who: Account, other: Account) -> str:
-        """Start (or find) the pair's conversation; its id."""
-        response = self.request(
-            "POST", "/api/conversations/create", json={"receiverId": other.id}, headers=who.headers
-        )
-        assert response.status_code in (200, 201), response.text
-        return response.json()["conversation"]["id"]
-
-    def send(self, who: Account, conversation_id: str, content: str, **extra: Any) -> dict[str, Any]:
-        """POST /api/messages/send (asserting 201); the message."""
-        response = self.request(
-            "POST",
-            "/api/messages/send",
-            json={"conversationId": conversation_id, "content": content, **extra},
-            headers=who.headers,
-        )
-        assert response.status_code == 201, response.text
-        return response.json()["message"]
-
-    def messages(self, who: Account, conversation_id: str) -> list[dict[str, Any]]:
-        """The newest 100 messages of the conversation, as `who` sees them."""
-        response = self.request(
-            "GET",
-            "/api/messages",
-            params={"conversationId": conversation_id, "limit": 100},
-            headers=who.headers,
-        )
-        assert response.status_code == 200, response.text
-        return response.json()["messages"]
-
-    def quota(self, who: Account) -> dict[str, Any]:
-        """GET /api/messages/quota (asserting 200)."""
-        response = self.request("GET", "/api/messages/quota", headers=who.headers)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
-def server_env(database_url: str, instance_path: Path) -> dict[str, str]:
-    """The environment of the server and of the CLI commands run against its database."""
-    env = {k: v for k, v in os.environ.items() if k not in _INHERITED_SETTINGS}
-    env.update(
-        APP_ENV="production",
-        JWT_SECRET=TEST_JWT_SECRET,
-        DATABASE_URL=database_url,
-        PASSWORD_HASH_TIME_COST="1",
-        PASSWORD_HASH_MEMORY_KIB="8",
-        INSTANCE_PATH=str(instance_path),
-        RATELIMIT_ENABLED="false",
-        JWT_COOKIE_SECURE="false",  # the test server is plain http://127.0.0.1
-        DAILY_FREE_MESSAGES="20",
-        POINTS_PER_MESSAGE="10",
-        INITIAL_POINTS="0",
-        CONVERSATION_POINTS_COST="0",
-        QUOTA_TIMEZONE="UTC",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -324,17 +53,18 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def live_server(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The server on a freshly migrated SQLite database, for the whole session."""
+    """`python wsgi.py` on a freshly migrated SQLite database, for the whole session.
+
+    Rate limits are off (the tests log in again and again from one address); every
+    request opens a new connection (the server restarts under the client).
+    """
     workdir = tmp_path_factory.mktemp("e2e")
-    env = server_env(f"sqlite:///{workdir / 'e2e.db'}", workdir)
-    server = LiveServer(port=free_port(), env=env, log_path=workdir / "server.log")
-    server.log_path.touch()
-    server.flask("db", "upgrade")
+    launcher = Launcher(workdir)
+    env = launcher.environment(f"sqlite:///{workdir / 'e2e.db'}", RATELIMIT_ENABLED="false")
     try:
-        server.start()
-        yield server
+        yield launcher.start(env, "eventlet", kind="eventlet", keep_alive=False, request_timeout=10.0)
     finally:
-        server.stop()
+        launcher.stop_all()
 
 
 @pytest.fixture(autouse=True)
@@ -344,21 +74,10 @@ def server_health(request: pytest.FixtureRequest, live_server: LiveServer) -> It
         live_server.restart()
     since = live_server.log_size()
     yield
-    text = live_server.log(since)
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        print(f"--- server log during {request.node.name} ---\n{text[-20000:]}")
+    if call_failed(request):
+        print(f"--- server log during {request.node.name} ---\n{live_server.log(since)[-20000:]}")
         return
-    alarms = [line for line in text.splitlines() if any(alarm in line for alarm in LOG_ALARMS)]
-    assert not alarms, "the server logged errors during the test:\n" + text[-20000:]
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Keep each phase's report on the item, so a fixture can tell whether the test failed."""
-    report = yield
-    setattr(item, f"report_{report.when}", report)
-    return report
+    live_server.assert_clean_log(since)
 
 
 # --------------------------------------------------------------------------- browser
@@ -564,6 +283,6 @@ def ui(live_server: LiveServer) -> Ui:
 @pytest.fixture
 def pair(live_server: LiveServer) -> tuple[Account, Account, str]:
     """Two new users (over REST) and their conversation's id."""
-    alice = live_server.account("alice")
-    bob = live_server.account("bob")
+    alice = live_server.account("alice", display_name="Alice")
+    bob = live_server.account("bob", display_name="Bob")
     return alice, bob, live_server.conversation(alice, bob)

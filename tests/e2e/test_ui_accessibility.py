@@ -6,9 +6,9 @@ from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from support.servers import LiveServer
 
 # Fixtures of tests/e2e/conftest.py.
-LiveServer = Any
 Windows = Any
 Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from support.servers import LiveServer
 
 # Fixtures of tests/e2e/conftest.py.
-LiveServer = Any
 Windows = Any
 Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -42,7 +42,7 @@ def test_composer_counts_characters_and_shift_enter_adds_a_line_while_enter_send
     assert ui.messages(page).first.locator(".message-text").text_content() == "line one\nline two"
     expect(box).to_have_value("")
     expect(counter).to_have_text(re.compile(r"^\s*0\s*/\s*5000\s*$"))
-    assert [m["content"] for m in live_server.messages(alice, conversation_id)] == ["line one\nline two"]
+    assert [m["content"] for m in live_server.all_messages(alice, conversation_id)] == ["line one\nline two"]
 
 
 def test_expiration_picker_offers_the_contract_choices_and_custom_hours_set_expires_at(
@@ -64,7 +64,7 @@ def test_expiration_picker_offers_the_contract_choices_and_custom_hours_set_expi
     custom.fill("3")
     ui.send(page, "three hours")
     expect(ui.message_with_text(page, "three hours").locator(".expiry-mark")).to_be_visible()
-    (message,) = live_server.messages(alice, conversation_id)
+    (message,) = live_server.all_messages(alice, conversation_id)
     lifetime = timestamp(message["expiresAt"]) - timestamp(message["createdAt"])
     assert abs(lifetime.total_seconds() - 3 * 3600) < 5, message
 
@@ -73,7 +73,7 @@ def test_expiration_picker_offers_the_contract_choices_and_custom_hours_set_expi
     ui.send(page, "forever")
     expect(ui.message_with_text(page, "forever")).to_have_count(1)
     expect(ui.message_with_text(page, "forever").locator(".expiry-mark")).to_have_count(0)
-    assert live_server.messages(alice, conversation_id)[-1]["expiresAt"] is None
+    assert live_server.all_messages(alice, conversation_id)[-1]["expiresAt"] is None
 
 
 def test_typing_shows_in_the_other_window_and_goes_away(
@@ -105,7 +105,7 @@ def test_older_messages_load_when_scrolling_up_in_order_without_duplicates(
     live_server.grant(alice, 10 * (total - 40))
     for number in range(1, total + 1):
         sender = bob if 20 < number <= 40 else alice  # each has 20 free; alice pays for the rest
-        live_server.send(sender, conversation_id, f"message {number}")
+        live_server.sent(sender, conversation_id, f"message {number}")
 
     page = windows.open()
     ui.login(page, bob)

@@ -2,13 +2,15 @@
 and reported at the next login once the server clock has passed it."""
 
 import re
+import shutil
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from support.pytest_live import fail_or_skip
+from support.servers import LiveServer
 
 # Fixtures of tests/e2e/conftest.py.
-LiveServer = Any
 Windows = Any
 Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -47,9 +49,11 @@ def test_one_hour_message_disappears_from_both_windows_when_the_browser_clock_pa
 def test_fresh_login_after_the_server_clock_passes_expiry_reports_the_expired_message(
     live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
 ) -> None:
+    if shutil.which("faketime") is None:
+        fail_or_skip("libfaketime is not installed (apt-get install -y faketime)")
     alice, bob, conversation_id = pair
-    live_server.send(alice, conversation_id, "for the record")
-    live_server.send(alice, conversation_id, "gone in an hour", expirationHours=1)
+    live_server.sent(alice, conversation_id, "for the record")
+    live_server.sent(alice, conversation_id, "gone in an hour", expirationHours=1)
 
     live_server.restart(clock_offset="+2h")  # libfaketime; the next test gets the real clock back
     try:

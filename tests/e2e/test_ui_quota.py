@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from support.servers import LiveServer
 
 # Fixtures of tests/e2e/conftest.py.
-LiveServer = Any
 Windows = Any
 Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -30,7 +30,7 @@ def test_21st_message_shows_its_10_point_cost_first_charges_it_and_without_point
 
     # Today's 20 free messages go out over REST (fast), then 15 points arrive.
     for number in range(1, FREE_PER_DAY + 1):
-        live_server.send(alice, conversation_id, f"free message {number}")
+        live_server.sent(alice, conversation_id, f"free message {number}")
     live_server.grant(alice, PRICE + 5)
     page.reload()
     ui.connected(page)
@@ -60,7 +60,7 @@ def test_21st_message_shows_its_10_point_cost_first_charges_it_and_without_point
     assert ui.messages(page).count() == shown
     expect(page.locator("#quota [data-testid=points-balance]")).to_have_text(re.compile(r"\b5\b"))
     assert live_server.quota(alice)["pointsBalance"] == 5
-    assert len(live_server.messages(alice, conversation_id)) == FREE_PER_DAY + 1
+    assert len(live_server.all_messages(alice, conversation_id)) == FREE_PER_DAY + 1
 
 
 def test_a_price_change_between_showing_and_sending_is_refused_and_the_text_stays_until_resent(
@@ -68,7 +68,7 @@ def test_a_price_change_between_showing_and_sending_is_refused_and_the_text_stay
 ) -> None:
     alice, _bob, conversation_id = pair
     for number in range(1, FREE_PER_DAY):
-        live_server.send(alice, conversation_id, f"free message {number}")
+        live_server.sent(alice, conversation_id, f"free message {number}")
     live_server.grant(alice, PRICE)
     page = windows.open()
     ui.login(page, alice)
@@ -82,7 +82,7 @@ def test_a_price_change_between_showing_and_sending_is_refused_and_the_text_stay
     def other_tab_first(route: Any) -> None:
         if not held:
             held.append(route.request.url)
-            live_server.send(alice, conversation_id, "from the other tab")
+            live_server.sent(alice, conversation_id, "from the other tab")
         route.continue_()
 
     page.route("**/api/messages/send", other_tab_first)
@@ -93,7 +93,7 @@ def test_a_price_change_between_showing_and_sending_is_refused_and_the_text_stay
     expect(page.locator("textarea#message-input")).to_have_value("shown as free")
     expect(page.locator("#cost-notice")).to_contain_text(f"{PRICE} points")
     assert live_server.quota(alice)["pointsBalance"] == PRICE
-    assert "shown as free" not in [m["content"] for m in live_server.messages(alice, conversation_id)]
+    assert "shown as free" not in [m["content"] for m in live_server.all_messages(alice, conversation_id)]
 
     # Sending again, with the new price on screen, pays it.
     page.locator("textarea#message-input").press("Enter")

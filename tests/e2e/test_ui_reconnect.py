@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from support.servers import LiveServer
 
 # Fixtures of tests/e2e/conftest.py.
-LiveServer = Any
 Windows = Any
 Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -16,7 +16,7 @@ def test_after_a_server_restart_the_page_reconnects_by_itself_and_shows_missed_m
     live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
 ) -> None:
     alice, bob, conversation_id = pair
-    before = [live_server.send(alice, conversation_id, f"before {n}")["id"] for n in range(3)]
+    before = [live_server.sent(alice, conversation_id, f"before {n}")["message"]["id"] for n in range(3)]
     page = windows.open()
     ui.login(page, bob)
     ui.open_chat(page, conversation_id)
@@ -30,7 +30,7 @@ def test_after_a_server_restart_the_page_reconnects_by_itself_and_shows_missed_m
     expect(state).to_be_visible()
 
     live_server.start()
-    missed = [live_server.send(alice, conversation_id, f"missed {n}")["id"] for n in range(3)]
+    missed = [live_server.sent(alice, conversation_id, f"missed {n}")["message"]["id"] for n in range(3)]
     expect(state).to_have_attribute("data-state", "connected")
     expect(state).to_contain_text("Connected")
     for message_id in missed:
@@ -42,6 +42,6 @@ def test_after_a_server_restart_the_page_reconnects_by_itself_and_shows_missed_m
     assert len(ids) == len(set(ids)), f"duplicated messages: {ids}"
 
     # And it is live again.
-    after = live_server.send(alice, conversation_id, "after")["id"]
+    after = live_server.sent(alice, conversation_id, "after")["message"]["id"]
     expect(ui.message(page, after)).to_have_count(1)
     assert ui.message_ids(page)[-1] == after

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import expect
+from support.servers import LiveServer
 
 # Fixtures of tests/e2e/conftest.py.
-LiveServer = Any
 Windows = Any
 Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -120,7 +120,7 @@ def test_a_post_from_the_page_without_the_csrf_header_is_refused_and_sends_nothi
     answer = page.evaluate(POST_WITHOUT_CSRF_HEADER, ["/api/messages/send", forged])
     assert answer["status"] in (401, 403), answer
     assert "error" in json.loads(answer["body"])
-    assert live_server.messages(alice, conversation_id) == []
+    assert live_server.all_messages(alice, conversation_id) == []
     assert live_server.quota(alice)["messagesSentToday"] == 0
     expect(ui.message_with_text(page, "forged")).to_have_count(0)
 
@@ -130,7 +130,7 @@ def test_a_post_from_the_page_without_the_csrf_header_is_refused_and_sends_nothi
     genuine = {"conversationId": conversation_id, "content": "genuine"}
     answer = page.evaluate(POST_WITH_HEADERS, ["/api/messages/send", genuine, {"X-CSRF-TOKEN": csrf[0]}])
     assert answer["status"] == 201, answer
-    assert [m["content"] for m in live_server.messages(alice, conversation_id)] == ["genuine"]
+    assert [m["content"] for m in live_server.all_messages(alice, conversation_id)] == ["genuine"]
 
 
 XSS_PAYLOADS = [
@@ -152,8 +152,8 @@ def test_a_list_of_xss_payloads_is_stored_and_rendered_as_text_and_never_runs(
 ) -> None:
     alice, bob, conversation_id = pair
     for payload in XSS_PAYLOADS:
-        live_server.send(alice, conversation_id, payload)
-    stored = [m["content"] for m in live_server.messages(bob, conversation_id)]
+        live_server.sent(alice, conversation_id, payload)
+    stored = [m["content"] for m in live_server.all_messages(bob, conversation_id)]
     assert stored[-len(XSS_PAYLOADS) :] == XSS_PAYLOADS  # stored exactly as sent
     page = windows.open()
     ui.login(page, bob)

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 import socketio
+from support.rest import Account
+from support.servers import LiveServer
+from support.sockets import Sockets
+from support.tokens import TokenForge
 
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("realtime")]
 
-# The fixtures of conftest.py: LiveServer, Sockets, TokenForge, Account.
-LiveServer = Any
-Sockets = Any
-Forge = Any
-Account = Any
+Forge = TokenForge
 
 OTHER_KEY = "not-the-server-key-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -92,7 +92,7 @@ def test_logout_refuses_the_token_and_disconnects_its_open_sockets_only(
 ) -> None:
     a, b = server.account("a"), server.account("b")
     chat = server.conversation(b, a)
-    other_session = server.login(a.username)
+    other_session = server.logged_in(a.username)
     first = sockets.open(server, a, "A, token 1 via auth")
     second = sockets.open(server, a, "A, token 1 via query", via="query")
     kept = sockets.open(server, other_session, "A, token 2")
@@ -119,7 +119,7 @@ def test_socket_token_never_appears_in_the_servers_log(server: LiveServer, socke
     polling = sockets.open(server, a, "A via query, polling", via="query", transports=("polling",))
     websocket.close()
     polling.close()
-    revoked = server.login(a.username)
+    revoked = server.logged_in(a.username)
     assert server.logout(revoked).status_code == 200
     sockets.refusal(server, "revoked token via query", token=revoked.token, via="query")
     assert server.request("GET", "/healthz", params={"token": a.token}).status_code == 200
@@ -169,7 +169,7 @@ def connect_around_logout(server: LiveServer, sockets: Sockets, who: Account, la
         barrier.wait()
         time.sleep(delay)
         with contextlib.suppress(socketio.exceptions.ConnectionError):
-            server.connect(sock, token=who.token)
+            sock.connect(server.url, token=who.token)
             accepted.append(sock)
 
     threads = [threading.Thread(target=connect, args=(sock, i * STAGGER)) for i, sock in enumerate(burst)]

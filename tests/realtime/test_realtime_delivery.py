@@ -10,12 +10,10 @@ import uuid
 from typing import Any
 
 import pytest
+from support.servers import LiveServer
+from support.sockets import Sockets
 
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("realtime")]
-
-# The fixtures of conftest.py: `server` is a LiveServer, `sockets` a Sockets.
-LiveServer = Any
-Sockets = Any
 
 
 def trio(server: LiveServer) -> tuple[Any, Any, Any, str]:

@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from support.servers import LiveServer
+from support.sockets import Sockets
 
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
-LiveServer = Any
-Sockets = Any
 
 SOCKETS = 200
 PER_SENDER = 20  # within the daily free quota (20) and the send rate limit (120 a minute)

@@ -8,12 +8,12 @@ held by the other. The send rate limit is counted in Redis, across both.
 from typing import Any
 
 import pytest
+from support.sockets import Sockets
 
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("realtime")]
 
-# The fixtures of conftest.py: `server_pair` is a ServerPair (two LiveServers), `sockets` a Sockets.
+# The fixture of conftest.py: `server_pair` is a ServerPair (two LiveServers).
 ServerPair = Any
-Sockets = Any
 
 
 def test_socket_on_one_process_receives_what_is_sent_through_the_other(
@@ -78,7 +78,7 @@ def test_logout_through_one_process_disconnects_the_tokens_sockets_on_the_other(
     p1, p2 = server_pair.first, server_pair.second
     a, b = p1.account("a"), p2.account("b")
     chat = p1.conversation(b, a)
-    other_session = p2.login(a.username)
+    other_session = p2.logged_in(a.username)
     on_2 = sockets.open(p2, a, "A token 1 on process 2")
     on_1 = sockets.open(p1, a, "A token 1 on process 1")
     kept = sockets.open(p2, other_session, "A token 2 on process 2")

@@ -7,58 +7,30 @@ and nothing deadlocks or answers 500 (or 503, which is how the app reports a
 database error such as a detected deadlock).
 """
 
-import threading
 import uuid
-from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
 import sqlalchemy as sa
+from support.bursts import Outcome, statuses
+from support.bursts import burst as fire_together
+from support.databases import deadlocks
+from support.rest import Account
+from support.servers import LiveServer
 
-# The live_server fixture (tests/server/conftest.py) gives a LiveServer; its accounts are Account objects.
-LiveServer = Any
-Account = Any
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("gunicorn")]
 
 THREADS = 60
 BURST_TIMEOUT = 90.0  # the whole burst; each request also has its own timeout
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one request of a burst answered."""
-
-    status: int
-    body: Any
-
-
 def burst(server: LiveServer, calls: list[Callable[[], requests.Response]]) -> list[Outcome]:
-    """Fire all calls at once from a thread pool (a barrier releases them together)."""
-    barrier = threading.Barrier(len(calls), timeout=30)
-
-    def fire(call: Callable[[], requests.Response]) -> Outcome:
-        barrier.wait()
-        response = call()
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        return Outcome(response.status_code, body)
-
-    with ThreadPoolExecutor(max_workers=min(THREADS, len(calls))) as pool:
-        futures = [pool.submit(fire, call) for call in calls]
-        outcomes = [future.result(timeout=BURST_TIMEOUT) for future in futures]
+    """Fire all calls at once; the server must survive it."""
+    outcomes = fire_together(calls, threads=THREADS, timeout=BURST_TIMEOUT)
     server.assert_alive()
     return outcomes
-
-
-def statuses(outcomes: list[Outcome]) -> Counter[int]:
-    """How many requests answered each status."""
-    return Counter(outcome.status for outcome in outcomes)
 
 
 def describe(outcomes: list[Outcome], server: LiveServer, since: int) -> str:
@@ -67,7 +39,7 @@ def describe(outcomes: list[Outcome], server: LiveServer, since: int) -> str:
     log = server.log(since)[-8000:]
     return (
         f"statuses {dict(statuses(outcomes))}; unexpected: {odd[:5]}; "
-        f"deadlocks detected by PostgreSQL: {server.deadlocks()}\nserver log:\n{log}"
+        f"deadlocks detected by PostgreSQL: {deadlocks(server.engine)}\nserver log:\n{log}"
     )
 
 
@@ -168,7 +140,7 @@ def test_60_simultaneous_sends_with_15_free_and_55_points_succeed_exactly_20_tim
         ).all()
     assert sorted(tuple(row) for row in charged) == [(0, 20), (10, 5)]
     server.assert_clean_log(since)
-    assert server.deadlocks() == 0
+    assert deadlocks(server.engine) == 0
 
 
 def _assert_one_created_rest_replayed(outcomes: list[Outcome], server: LiveServer, since: int) -> dict:
@@ -206,7 +178,7 @@ def test_20_simultaneous_retries_with_one_client_message_id_store_one_free_messa
     assert ledger(server, sender) == []
     assert_wallet_matches_ledger(server, sender)
     server.assert_clean_log(since)
-    assert server.deadlocks() == 0
+    assert deadlocks(server.engine) == 0
 
 
 def test_20_simultaneous_paid_retries_with_one_client_message_id_charge_10_points_once(
@@ -238,7 +210,7 @@ def test_20_simultaneous_paid_retries_with_one_client_message_id_charge_10_point
     assert wallet_balance(server, sender) == 20
     assert_wallet_matches_ledger(server, sender)
     server.assert_clean_log(since)
-    assert server.deadlocks() == 0
+    assert deadlocks(server.engine) == 0
 
 
 def test_two_users_sending_into_one_conversation_at_once_never_deadlock(live_server: LiveServer) -> None:
@@ -271,4 +243,4 @@ def test_two_users_sending_into_one_conversation_at_once_never_deadlock(live_ser
     assert len([row for row in ledger(server, alice) if row.reason == "message"]) == 5
     assert [row.reason for row in ledger(server, bob)] == ["grant"]
     server.assert_clean_log(since)
-    assert server.deadlocks() == 0
+    assert deadlocks(server.engine) == 0

@@ -1,21 +1,8 @@
 """Shortcuts for the REST API through Flask's test client."""
 
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass
-class Account:
-    """A registered, logged-in user."""
-
-    id: str
-    username: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """The Authorization header for this user."""
-        return {"Authorization": f"Bearer {self.token}"}
+from .rest import Account
 
 
 class Api:
