@@ -120,6 +120,7 @@ class LoginOut(ResponseModel):
 class MessageOut(ResponseModel):
     id: uuid.UUID
     conversation_id: uuid.UUID
+    seq: int  # position in the conversation, in commit order (1, 2, 3, ...)
     sender_id: uuid.UUID
     content: str
     created_at: datetime

@@ -28,17 +28,21 @@ ENV_FLAG = "BENCH_CEILING"
 
 bp = Blueprint("bench_ceiling", __name__, url_prefix="/bench/ceiling")
 
+# The least a stored message costs: its conversation's next seq (the row lock that
+# orders a conversation's messages by commit) and the INSERT.
 _INSERT = sa.text(
-    "INSERT INTO messages (id, conversation_id, sender_id, content, expires_at, is_expired, "
+    "WITH sequenced AS (UPDATE conversations SET last_seq = last_seq + 1 "
+    "WHERE id = :conversation_id RETURNING last_seq) "
+    "INSERT INTO messages (id, conversation_id, seq, sender_id, content, expires_at, is_expired, "
     "delivered_at, is_read, read_at, client_message_id, points_charged, created_at, updated_at) "
-    "VALUES (:id, :conversation_id, :sender_id, :content, NULL, false, NULL, false, NULL, NULL, 0, "
-    ":now, :now)"
+    "SELECT :id, :conversation_id, last_seq, :sender_id, :content, NULL, false, NULL, false, NULL, "
+    "NULL, 0, :now, :now FROM sequenced"
 )
 
 
 @bp.post("/insert")
 def insert() -> Any:
-    """One bare INSERT + COMMIT into messages."""
+    """One bare INSERT (with its seq) + COMMIT into messages."""
     body = request.get_json()
     db.session.execute(
         _INSERT,

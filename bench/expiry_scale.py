@@ -57,9 +57,9 @@ SELECT id, a, now() FROM new_conversations UNION ALL SELECT id, b, now() FROM ne
 # g runs over the messages; each conversation gets a contiguous run of 100 of them. 1% have
 # expired (unmarked), 10% expire tomorrow, the rest never; all delivered and read.
 _MESSAGES = """
-INSERT INTO messages (id, conversation_id, sender_id, content, expires_at, is_expired, delivered_at,
+INSERT INTO messages (id, conversation_id, seq, sender_id, content, expires_at, is_expired, delivered_at,
                       is_read, read_at, client_message_id, points_charged, created_at, updated_at)
-SELECT gen_random_uuid(), c.id, CASE WHEN g % 2 = 0 THEN c.a ELSE c.b END,
+SELECT gen_random_uuid(), c.id, 1 + g % :per_conversation, CASE WHEN g % 2 = 0 THEN c.a ELSE c.b END,
        'message number ' || g || ' of the filler conversations',
        CASE WHEN g % :expired_every = 7 THEN now() - interval '1 hour'
             WHEN g % 10 = 3 THEN now() + interval '1 day' END,

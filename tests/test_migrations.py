@@ -16,7 +16,6 @@ from app.extensions import db
 from config import TestingConfig
 
 MESSAGE_INDEXES = {
-    "ix_messages_conversation_created",
     "ix_messages_unexpired_expiry",
     "ix_messages_unread",
     "ix_messages_sender_id",

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 USERS = 2000
 CONVERSATIONS = 1000  # conversation c is between users 2c-1 and 2c
 MESSAGES = 100_000
-PAGE_INDEX = "ix_messages_conversation_created"
+PAGE_INDEX = "uq_messages_conversation_seq"
 EXPIRY_INDEX = "ix_messages_unexpired_expiry"
 UNREAD_INDEX = "ix_messages_unread"
 # The services must filter with `= false` (not `IS false`), or PostgreSQL cannot match the
@@ -66,11 +66,12 @@ FILL_SQL = [
     f"""INSERT INTO conversation_participants (conversation_id, user_id, joined_at)
         SELECT md5('c' || g)::uuid, md5('u' || (2 * g - side))::uuid, now() - interval '30 days'
         FROM generate_series(1, {CONVERSATIONS}) g, (VALUES (0), (1)) AS sides(side)""",
-    f"""INSERT INTO messages (id, conversation_id, sender_id, content, expires_at, is_expired,
+    f"""INSERT INTO messages (id, conversation_id, seq, sender_id, content, expires_at, is_expired,
                               delivered_at, is_read, read_at, client_message_id, points_charged,
                               created_at, updated_at)
         SELECT gen_random_uuid(),
                md5('c' || (1 + g % {CONVERSATIONS}))::uuid,
+               ceil(g / {CONVERSATIONS}.0)::int,
                md5('u' || (2 * (1 + g % {CONVERSATIONS}) - (g / {CONVERSATIONS}) % 2))::uuid,
                'message number ' || g,
                CASE WHEN g % 97 = 0 THEN now() - interval '1 hour'
@@ -204,8 +205,8 @@ def _page_query(explained: list[tuple[Captured, dict[str, Any]]]) -> tuple[Captu
     return pages[0]
 
 
-def test_newest_page_fetch_walks_the_conversation_created_index(plans_db: PlansDatabase) -> None:
-    """GET /api/messages (no cursor): an index scan on (conversation_id, created_at, id), no seq scan."""
+def test_newest_page_fetch_walks_the_conversation_seq_index(plans_db: PlansDatabase) -> None:
+    """GET /api/messages (no cursor): an index scan on (conversation_id, seq), no seq scan."""
     viewer, chat = user_id(2 * 7 - 1), conversation_id(7)
     statements = plans_db.capture(lambda: messaging.fetch_messages(viewer, chat, limit=50))
     explained = _explained(plans_db, statements)
@@ -214,14 +215,12 @@ def test_newest_page_fetch_walks_the_conversation_created_index(plans_db: PlansD
     assert uses_index(plan, PAGE_INDEX), f"{statement.sql}\n{json.dumps(plan, indent=1)}"
 
 
-def test_page_before_and_after_a_cursor_walks_the_conversation_created_index(plans_db: PlansDatabase) -> None:
+def test_page_before_and_after_a_cursor_walks_the_conversation_seq_index(plans_db: PlansDatabase) -> None:
     """Scrolling up (before) and catching up (after) use the same index from the cursor on."""
     viewer, chat = user_id(2 * 11), conversation_id(11)
     with plans_db.app.app_context():
         middle = db.session.execute(
-            sa.text(
-                "SELECT id FROM messages WHERE conversation_id = :c ORDER BY created_at OFFSET 50 LIMIT 1"
-            ),
+            sa.text("SELECT id FROM messages WHERE conversation_id = :c ORDER BY seq OFFSET 50 LIMIT 1"),
             {"c": chat},
         ).scalar_one()
         db.session.remove()

@@ -20,6 +20,9 @@ class Conversation(db.Model):
     pair_key: Mapped[str] = mapped_column(sa.String(73), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, index=True)
+    # The seq of the newest message: each send takes the next one under this row's lock,
+    # so seq order is commit order.
+    last_seq: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
 
 class ConversationParticipant(db.Model):

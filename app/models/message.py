@@ -19,7 +19,8 @@ class Message(db.Model):
 
     __tablename__ = "messages"
     __table_args__ = (
-        sa.Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+        # Pages, catch-up and the newest message go by seq: the commit order.
+        sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
         # The after_login hook walks only the user's unexpired, expiring rows.
         sa.Index(
             "ix_messages_unexpired_expiry",
@@ -42,6 +43,7 @@ class Message(db.Model):
     conversation_id: Mapped[uuid.UUID] = mapped_column(
         sa.Uuid, sa.ForeignKey("conversations.id", ondelete="CASCADE")
     )
+    seq: Mapped[int] = mapped_column(sa.Integer)  # position in the conversation, in commit order
     sender_id: Mapped[uuid.UUID] = mapped_column(
         sa.Uuid, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
     )

@@ -66,6 +66,22 @@ def participant_ids(conversation_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
     return found
 
 
+def take_next_seq(conversation_id: object) -> sa.Update:
+    """The UPDATE that takes the conversation's next message seq (RETURNING it).
+
+    Its row lock is held until the send commits, so concurrent sends into one
+    conversation get their seq in the order they commit, with no gaps as long as the
+    caller runs it only for a message it then stores in the same transaction.
+    """
+    conversations = Conversation.__table__
+    return (
+        sa.update(conversations)
+        .where(conversations.c.id == conversation_id)
+        .values(last_seq=conversations.c.last_seq + 1)
+        .returning(conversations.c.last_seq)
+    )
+
+
 def require_participant(conversation_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """Raise ConversationNotFound unless the user takes part in the conversation."""
     if user_id not in participant_ids(conversation_id):
@@ -151,7 +167,7 @@ def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[Conversa
     newest_visible = (
         sa.select(Message.id, Message.created_at)
         .where(Message.conversation_id == Conversation.id, visible_at(now))
-        .order_by(Message.created_at.desc(), Message.id.desc())
+        .order_by(Message.seq.desc())
         .limit(1)
     )
     last_message_id = newest_visible.with_only_columns(Message.id).scalar_subquery()

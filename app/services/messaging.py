@@ -63,18 +63,17 @@ def fetch_messages(
 def _page(
     conversation_id: uuid.UUID, limit: int, cursor_id: uuid.UUID | None, ascending: bool, now: datetime
 ) -> tuple[list[Message], bool]:
-    """Up to `limit` visible messages next to the cursor, oldest first, and whether more exist."""
+    """Up to `limit` visible messages next to the cursor in commit order (seq), oldest
+    first, and whether more exist."""
     query = sa.select(Message).where(Message.conversation_id == conversation_id, visible_at(now))
-    order = (Message.created_at, Message.id)
     if cursor_id is not None:
-        cursor = db.session.execute(
-            sa.select(*order).where(Message.id == cursor_id, Message.conversation_id == conversation_id)
-        ).first()
+        cursor = db.session.scalar(
+            sa.select(Message.seq).where(Message.id == cursor_id, Message.conversation_id == conversation_id)
+        )
         if cursor is None:
             raise InvalidCursor()
-        position = sa.tuple_(*order)
-        query = query.where(position > tuple(cursor) if ascending else position < tuple(cursor))
-    query = query.order_by(*(c.asc() if ascending else c.desc() for c in order)).limit(limit + 1)
+        query = query.where(Message.seq > cursor if ascending else Message.seq < cursor)
+    query = query.order_by(Message.seq.asc() if ascending else Message.seq.desc()).limit(limit + 1)
     rows = list(db.session.scalars(query))
     has_more = len(rows) > limit
     rows = rows[:limit]

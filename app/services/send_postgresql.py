@@ -9,11 +9,12 @@ send then locks the wallet, always after the quota, as every other writer does.
 Under READ COMMITTED a lock that had to wait returns the newest row, so concurrent
 sends of one user are counted and charged one after another.
 
-The message is inserted only when the cost is within the sender's `maxCost` and,
-for a paid send, the locked balance covers it; ON CONFLICT DO NOTHING turns a
-retry of a used clientMessageId into no insert. The quota count, the debit and the
-ledger row are written only when the message was: a refused or replayed send
-writes nothing at all, so there is nothing to roll back.
+The message is stored only when the cost is within the sender's `maxCost` and, for
+a paid send, the locked balance covers it; then, and only then, it takes the
+conversation's next seq (its row lock orders concurrent sends by commit). The quota
+count, the debit and the ledger row are written only when the message was: a refused
+send writes nothing at all. A retry of a used clientMessageId fails the whole
+statement on the unique constraint, so nothing it did stays, its seq included.
 """
 
 import re
@@ -26,8 +27,11 @@ from app.database import single_statement, write_transaction
 from app.models import ConversationParticipant, Message, MessageQuota, PointsTransaction, PointsWallet
 from app.models.types import UTCDateTime, new_id
 from app.services import points, quota
+from app.services.conversations import take_next_seq
 from app.services.send_store import StoreOutcome, sender_recipients
 from app.settings import BusinessSettings
+
+CLIENT_MESSAGE_ID_UNIQUE = "uq_messages_sender_client_message_id"
 
 _param = {
     name: sa.bindparam(name, type_=type_)
@@ -82,9 +86,12 @@ def build_send_statement() -> sa.Select:
         .cte("wallet")
     )
     affordable = sa.or_(priced.c.cost == 0, sa.exists().where(wallet.c.balance >= priced.c.cost))
+    accepted = sa.and_(priced.c.cost <= sa.func.coalesce(p["max_cost"], priced.c.cost), affordable)
+    sequenced = take_next_seq(p["conversation_id"]).where(sa.exists().where(accepted)).cte("sequenced")
     message_columns = {
         "id": p["id"],
         "conversation_id": p["conversation_id"],
+        "seq": sequenced.c.last_seq,
         "sender_id": p["sender_id"],
         "content": p["content"],
         "expires_at": p["expires_at"],
@@ -101,12 +108,9 @@ def build_send_statement() -> sa.Select:
         postgresql.insert(Message.__table__)
         .from_select(
             list(message_columns),
-            sa.select(*message_columns.values()).where(
-                priced.c.cost <= sa.func.coalesce(p["max_cost"], priced.c.cost), affordable
-            ),
+            sa.select(*message_columns.values()).select_from(priced, sequenced),
         )
-        .on_conflict_do_nothing(index_elements=["sender_id", "client_message_id"])
-        .returning(Message.__table__.c.id, Message.__table__.c.points_charged)
+        .returning(Message.__table__.c.id, Message.__table__.c.seq, Message.__table__.c.points_charged)
         .cte("message")
     )
     count_it = (
@@ -154,6 +158,7 @@ def build_send_statement() -> sa.Select:
         priced.c.points_per_message,
         balance.label("balance"),
         sa.exists(sa.select(message.c.id)).label("stored"),
+        sa.select(message.c.seq).scalar_subquery().label("seq"),
         recipients.label("recipients"),
     ).add_cte(count_it, ledger)
 
@@ -198,17 +203,25 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
         "max_cost": max_cost,
         "ledger_id": new_id(),
     }
-    with single_statement() as connection:
-        row = _execute_send(connection, params)
-    if row is None:  # not in the conversation, or a user without a quota row
-        if sender_recipients(record) is None:
-            return StoreOutcome((), None, False)
-        with write_transaction():
-            quota.create_quota(record["sender_id"], settings)
-        with single_statement() as connection:
-            row = _execute_send(connection, params)
+    try:
+        row = _send(params)
+        if row is None:  # not in the conversation, or a user without a quota row
+            if sender_recipients(record) is None:
+                return StoreOutcome((), None, False)
+            with write_transaction():
+                quota.create_quota(record["sender_id"], settings)
+            row = _send(params)
+    except sa.exc.IntegrityError as error:
+        if getattr(error.orig.diag, "constraint_name", None) != CLIENT_MESSAGE_ID_UNIQUE:
+            raise
+        return StoreOutcome((), None, False, duplicate=True)
     day = quota.QuotaDay(
         row.quota_date, row.messages_sent_today, row.daily_free_limit, row.points_per_message
     )
     claim = quota.QuotaClaim(day, int(row.balance or 0))
-    return StoreOutcome(tuple(row.recipients), claim, bool(row.stored))
+    return StoreOutcome(tuple(row.recipients), claim, bool(row.stored), row.seq)
+
+
+def _send(params: dict[str, Any]) -> Any:
+    with single_statement() as connection:
+        return _execute_send(connection, params)

@@ -16,7 +16,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.models import Message
 from app.services import points, quota
-from app.services.conversations import participant_ids
+from app.services.conversations import participant_ids, take_next_seq
 from app.settings import BusinessSettings
 
 
@@ -25,12 +25,15 @@ class StoreOutcome:
     """What storing a send did.
 
     `claim` is None when the sender is not in the conversation; `stored` is true
-    when the message (and, for a paid one, the debit and its ledger row) was written.
+    when the message (and, for a paid one, the debit and its ledger row) was written,
+    with its `seq`; `duplicate` when the sender had used its clientMessageId before.
     """
 
     recipients: tuple[str, ...]  # user ids, as the events address them
     claim: quota.QuotaClaim | None
     stored: bool
+    seq: int | None = None
+    duplicate: bool = False
 
 
 class _NotStored(Exception):
@@ -68,9 +71,10 @@ def _store(
     claim = quota.claim_slot(record["sender_id"], on, settings)
     if max_cost is not None and claim.cost > max_cost:
         raise _NotStored(StoreOutcome(recipients, claim, False))
-    record = {**record, "points_charged": claim.cost}
+    seq = db.session.scalar(take_next_seq(record["conversation_id"]))
+    record = {**record, "points_charged": claim.cost, "seq": seq}
     if not _insert_unless_retry(record):
-        raise _NotStored(StoreOutcome(recipients, claim, False))
+        raise _NotStored(StoreOutcome(recipients, claim, False, duplicate=True))
     if claim.cost:
         balance = points.try_debit(
             record["sender_id"],
@@ -82,7 +86,7 @@ def _store(
         if balance is None:
             raise _NotStored(StoreOutcome(recipients, claim, False))
         claim = replace(claim, balance=balance)
-    return StoreOutcome(recipients, claim, True)
+    return StoreOutcome(recipients, claim, True, seq)
 
 
 def _insert_unless_retry(record: dict[str, Any]) -> bool:

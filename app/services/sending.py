@@ -110,6 +110,7 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
         outcome = store_step_by_step(record, draft.max_cost, quota.today(settings, now), settings)
     if not outcome.stored or outcome.claim is None:
         return _refused(outcome, sender_id, draft, settings)
+    record["seq"] = outcome.seq
 
     claim = outcome.claim
     record["points_charged"] = claim.cost
@@ -126,7 +127,7 @@ def _refused(
 ) -> SendResult:
     """Why a send stored nothing: a replay of an earlier send, or the error to raise
     (reads only, in the request's session)."""
-    if outcome.claim is None:
+    if outcome.claim is None and not outcome.duplicate:
         raise ConversationNotFound()
     if draft.client_message_id is not None:
         earlier = db.session.scalar(
@@ -136,11 +137,12 @@ def _refused(
         )
         if earlier is not None:
             return _replay(earlier, draft, sender_id, settings)
-    cost = outcome.claim.cost
-    if draft.max_cost is not None and cost > draft.max_cost:
-        raise CostExceedsMax(cost=cost)
-    if cost:
-        raise InsufficientPoints(required=cost, balance=points.balance_of(sender_id))
+    if outcome.claim is not None:
+        cost = outcome.claim.cost
+        if draft.max_cost is not None and cost > draft.max_cost:
+            raise CostExceedsMax(cost=cost)
+        if cost:
+            raise InsufficientPoints(required=cost, balance=points.balance_of(sender_id))
     raise ClientMessageIdReused()  # the row it conflicted with is gone
 
 

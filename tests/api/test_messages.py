@@ -2,6 +2,8 @@
 
 import pytest
 
+from app.services import points
+
 
 @pytest.fixture
 def history(api, alice, bob, chat):
@@ -48,6 +50,7 @@ def test_message_has_every_field_of_the_contract(api, alice, chat):
     assert set(message) == {
         "id",
         "conversationId",
+        "seq",
         "senderId",
         "content",
         "createdAt",
@@ -111,3 +114,26 @@ def test_visible_text_with_a_zero_width_joiner_is_kept(api, alice, chat):
     response = api.send(alice, chat, family)
     assert response.status_code == 201
     assert response.json["message"]["content"] == family
+
+
+def test_seq_numbers_a_conversation_in_order_with_no_gaps(api, alice, bob, chat, carol):
+    """Refused and replayed sends take no seq; each conversation counts from 1."""
+    seqs = [api.send(alice, chat, "one", clientMessageId="c1").json["message"]["seq"]]
+    assert api.send(alice, chat, "one", clientMessageId="c1").json["message"]["seq"] == 1  # a replay
+    assert api.send(alice, chat, "   ").status_code == 400
+    assert api.send(alice, chat, "too dear", maxCost=0).status_code == 201  # free: within maxCost
+    seqs += [m["seq"] for m in api.messages(alice, chat).json["messages"][1:]]
+    seqs.append(api.send(bob, chat, "two").json["message"]["seq"])
+    assert seqs == [1, 2, 3]
+    other = api.conversation(alice, carol)
+    assert api.send(alice, other, "elsewhere").json["message"]["seq"] == 1
+    assert [m["seq"] for m in api.messages(bob, chat).json["messages"]] == [1, 2, 3]
+
+
+def test_a_refused_paid_send_takes_no_seq(api, alice, chat):
+    for n in range(20):
+        assert api.send(alice, chat, f"free {n}").status_code == 201
+    assert api.send(alice, chat, "needs points").status_code == 402
+    assert api.send(alice, chat, "over max", maxCost=0).status_code in (402, 409)
+    points.grant_points("alice", 10)
+    assert api.send(alice, chat, "paid").json["message"]["seq"] == 21

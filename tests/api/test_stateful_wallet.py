@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 import time_machine
 from hypothesis import HealthCheck, settings

@@ -8,8 +8,9 @@ const TYPING_SEND_EVERY_MS = 2000;
 const TYPING_IDLE_MS = 3000;
 const TYPING_SHOW_MS = 5000;
 
+// A conversation's messages in commit order: seq 1, 2, 3, ... (the server's order too).
 function order(a, b) {
-  return a.createdAt === b.createdAt ? a.id.localeCompare(b.id) : a.createdAt.localeCompare(b.createdAt);
+  return a.seq - b.seq;
 }
 
 // Where `item` goes in `sorted` (ascending by `order`): the index of the first later element.
@@ -48,6 +49,7 @@ export class ChatView {
     this.typingSentAt = 0;
     this.typingIdle = null;
     this.names = new Map();
+    this.filling = null;
   }
 
   setParticipants(conversation) {
@@ -68,18 +70,33 @@ export class ChatView {
 
   // After a reconnect: everything after the newest message we have, then fresh receipts.
   async catchUp() {
-    let after = this.newestId();
-    for (let page = 0; page < 100; page += 1) {
-      const params = after ? { conversationId: this.conversationId, after, limit: 100 } : { conversationId: this.conversationId, limit: PAGE };
-      const { data } = await api("GET", `/api/messages?${query(params)}`);
-      this.merge(data.messages);
-      if (!after || !data.hasMore || !data.messages.length) break;
-      after = data.messages[data.messages.length - 1].id;
-    }
+    const newest = this.newestId();
+    if (newest) await this.fillGap(newest);
     const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
     this.merge(data.messages);
     this.scrollToBottom();
     this.markReadIfVisible();
+  }
+
+  // Everything committed after `afterId`, page by page: after a reconnect, or when a
+  // message arrived with a seq beyond the next one (two sends can emit in either order;
+  // an expired message's seq is simply not found).
+  fillGap(afterId) {
+    if (this.filling) return this.filling;
+    this.filling = (async () => {
+      try {
+        let after = afterId;
+        for (let page = 0; page < 100; page += 1) {
+          const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, after, limit: 100 })}`);
+          this.merge(data.messages);
+          if (!data.hasMore || !data.messages.length) break;
+          after = data.messages[data.messages.length - 1].id;
+        }
+      } finally {
+        this.filling = null;
+      }
+    })();
+    return this.filling;
   }
 
   newestId() {
@@ -209,6 +226,8 @@ export class ChatView {
   messageArrived(message) {
     if (message.conversationId !== this.conversationId) return;
     const stick = this.isNearBottom() || message.senderId === this.me.id;
+    const newest = this.sorted[this.sorted.length - 1];
+    if (newest && message.seq > newest.seq + 1) this.fillGap(newest.id);
     this.merge([message]);
     if (stick) this.scrollToBottom();
     if (message.senderId !== this.me.id) {
