@@ -171,3 +171,51 @@ def test_sqlite_downgrade_to_base_then_upgrade_again(tmp_path: Path) -> None:
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_the_migrated_ledger_is_append_only_and_keeps_its_wallet(pg_databases: Any) -> None:
+    """On PostgreSQL the database itself refuses to rewrite or drop the money history."""
+    app = app_on(pg_databases.create("migrate_ledger"))
+    with app.app_context():
+        try:
+            flask_migrate.upgrade()
+            engine = db.engine
+        finally:
+            db.session.remove()
+    users = {"rich": "00000000-0000-7000-8000-000000000001", "poor": "00000000-0000-7000-8000-000000000002"}
+    with engine.begin() as conn:
+        for name, user_id in users.items():
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (id, username, display_name, password_hash, created_at) "
+                    "VALUES (:id, :name, :name, 'x', now())"
+                ),
+                {"id": user_id, "name": name},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO points_wallets (id, user_id, balance, updated_at) "
+                    "VALUES (gen_random_uuid(), :id, 0, now())"
+                ),
+                {"id": user_id},
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO points_transactions (id, user_id, amount, reason, balance_after, created_at) "
+                "VALUES (gen_random_uuid(), :id, 10, 'grant', 10, now())"
+            ),
+            {"id": users["rich"]},
+        )
+    refused = [
+        "UPDATE points_transactions SET amount = 1000",
+        "DELETE FROM points_transactions",
+        f"DELETE FROM points_wallets WHERE user_id = '{users['rich']}'",
+        f"DELETE FROM users WHERE id = '{users['rich']}'",
+    ]
+    for statement in refused:
+        with pytest.raises(sa.exc.DBAPIError, match="append-only|has ledger rows"), engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    with engine.begin() as conn:  # no ledger, nothing to keep
+        conn.execute(sa.text("DELETE FROM users WHERE id = :id"), {"id": users["poor"]})
+        conn.execute(sa.text("TRUNCATE points_transactions, points_wallets, users CASCADE"))
+    engine.dispose()

@@ -1,6 +1,7 @@
 """The wallet and its append-only ledger: every change to a balance writes one row."""
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,14 +13,36 @@ from app.extensions import db
 from app.models import PointsTransaction, PointsWallet, User
 
 MAX_GRANT = 1_000_000_000
+ONE_TICK = timedelta(microseconds=1)
+
+
+def ledger_time_sql(updated_at: Any, now: Any) -> sa.ColumnElement[datetime]:
+    """The time of a wallet's next ledger row, computed on the locked wallet row (PostgreSQL):
+    now, or a microsecond after the wallet's last change when that is later.
+
+    A change that waited for the wallet's lock may have taken `now` before the one it
+    waited for, so a wallet's ledger rows sort by created_at in the order they were
+    written, as their balance_after chain does.
+    """
+    return sa.func.greatest(now, updated_at + sa.literal(ONE_TICK))
+
+
+def _ledger_time(user_id: uuid.UUID, now: datetime) -> Any:
+    """ledger_time_sql for the wallet of `user_id`, in the caller's write transaction."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return ledger_time_sql(PointsWallet.updated_at, now)
+    # SQLite: BEGIN IMMEDIATE serialises writers, so the wallet's last change is final here.
+    last = db.session.scalar(sa.select(PointsWallet.updated_at).where(PointsWallet.user_id == user_id))
+    return max(now, last + ONE_TICK) if last is not None else now
 
 
 def create_wallet(user_id: uuid.UUID, initial_points: int) -> PointsWallet:
     """Add a wallet for a new user (in the caller's transaction), crediting any welcome points."""
-    wallet = PointsWallet(user_id=user_id, balance=initial_points, updated_at=clock.now())
+    now = clock.now()
+    wallet = PointsWallet(user_id=user_id, balance=initial_points, updated_at=now)
     db.session.add(wallet)
     if initial_points:
-        _append_ledger(user_id, initial_points, "initial_grant", initial_points)
+        _append_ledger(user_id, initial_points, "initial_grant", initial_points, now)
     return wallet
 
 
@@ -63,30 +86,30 @@ def try_debit(
 
     Returns the balance after the debit, or None, changing nothing, when it is too low.
     """
-    new_balance = db.session.scalar(
+    changed = db.session.execute(
         sa.update(PointsWallet)
         .where(PointsWallet.user_id == user_id, PointsWallet.balance >= amount)
-        .values(balance=PointsWallet.balance - amount, updated_at=clock.now())
-        .returning(PointsWallet.balance)
-    )
-    if new_balance is None:
+        .values(balance=PointsWallet.balance - amount, updated_at=_ledger_time(user_id, clock.now()))
+        .returning(PointsWallet.balance, PointsWallet.updated_at)
+    ).first()
+    if changed is None:
         return None
-    _append_ledger(user_id, -amount, reason, new_balance, message_id, conversation_id)
-    return int(new_balance)
+    _append_ledger(user_id, -amount, reason, changed.balance, changed.updated_at, message_id, conversation_id)
+    return int(changed.balance)
 
 
 def credit(user_id: uuid.UUID, amount: int, reason: str) -> int:
     """Add points to a wallet (in the caller's transaction); returns the new balance."""
-    new_balance = db.session.scalar(
+    changed = db.session.execute(
         sa.update(PointsWallet)
         .where(PointsWallet.user_id == user_id)
-        .values(balance=PointsWallet.balance + amount, updated_at=clock.now())
-        .returning(PointsWallet.balance)
-    )
-    if new_balance is None:
+        .values(balance=PointsWallet.balance + amount, updated_at=_ledger_time(user_id, clock.now()))
+        .returning(PointsWallet.balance, PointsWallet.updated_at)
+    ).first()
+    if changed is None:
         raise UserNotFound("That user has no wallet.")
-    _append_ledger(user_id, amount, reason, new_balance)
-    return int(new_balance)
+    _append_ledger(user_id, amount, reason, changed.balance, changed.updated_at)
+    return int(changed.balance)
 
 
 def grant_points(username: str, amount: int) -> int:
@@ -115,6 +138,7 @@ def _append_ledger(
     amount: int,
     reason: str,
     balance_after: int,
+    at: datetime,
     message_id: uuid.UUID | None = None,
     conversation_id: uuid.UUID | None = None,
 ) -> None:
@@ -126,6 +150,6 @@ def _append_ledger(
             balance_after=balance_after,
             message_id=message_id,
             conversation_id=conversation_id,
-            created_at=clock.now(),
+            created_at=at,
         )
     )

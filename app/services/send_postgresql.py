@@ -80,7 +80,7 @@ def build_send_statement() -> sa.Select:
         ).label("cost"),
     ).cte("priced")
     wallet = (
-        sa.select(wallets.c.balance)
+        sa.select(wallets.c.balance, wallets.c.updated_at)
         .where(wallets.c.user_id == p["sender_id"], priced.c.cost > 0)
         .with_for_update(of=wallets)
         .cte("wallet")
@@ -122,8 +122,11 @@ def build_send_statement() -> sa.Select:
     debit = (
         sa.update(wallets)
         .where(wallets.c.user_id == p["sender_id"], message.c.points_charged > 0)
-        .values(balance=wallets.c.balance - message.c.points_charged, updated_at=p["now"])
-        .returning(wallets.c.balance)
+        .values(
+            balance=wallets.c.balance - message.c.points_charged,
+            updated_at=points.ledger_time_sql(wallets.c.updated_at, p["now"]),
+        )
+        .returning(wallets.c.balance, wallets.c.updated_at)
         .cte("debit")
     )
     ledger_columns = {
@@ -134,7 +137,7 @@ def build_send_statement() -> sa.Select:
         "message_id": message.c.id,
         "conversation_id": p["conversation_id"],
         "balance_after": debit.c.balance,
-        "created_at": p["now"],
+        "created_at": debit.c.updated_at,
     }
     ledger = (
         sa.insert(PointsTransaction.__table__)

@@ -84,6 +84,22 @@ def assert_wallet_matches_ledger(server: LiveServer, user: Account) -> None:
     assert balance == sum(row.amount for row in rows), rows
 
 
+def assert_ledger_chain_in_time_order(server: LiveServer, user: Account) -> None:
+    """Ordered by created_at alone, each row's balance_after follows from the one before."""
+    with server.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT amount, balance_after FROM points_transactions "
+                "WHERE user_id = :uid ORDER BY created_at"
+            ),
+            {"uid": user.id},
+        ).all()
+    balance = 0
+    for row in rows:
+        balance += row.amount
+        assert row.balance_after == balance, f"created_at order breaks the balance chain: {rows}"
+
+
 def send_sequentially(server: LiveServer, who: Account, chat: str, count: int) -> None:
     """Use `count` sends one after another (each must succeed)."""
     for number in range(count):
@@ -127,6 +143,7 @@ def test_60_simultaneous_sends_with_15_free_and_55_points_succeed_exactly_20_tim
 
     assert wallet_balance(server, sender) == 5
     assert_wallet_matches_ledger(server, sender)
+    assert_ledger_chain_in_time_order(server, sender)
     assert message_count(server, sender) == 25
     rows = ledger(server, sender)
     assert sorted((row.reason, row.amount) for row in rows) == [("grant", 55)] + [("message", -10)] * 5
