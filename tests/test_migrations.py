@@ -213,7 +213,7 @@ def test_the_migrated_ledger_is_append_only_and_keeps_its_wallet(pg_databases: A
         f"DELETE FROM users WHERE id = '{users['rich']}'",
     ]
     for statement in refused:
-        with pytest.raises(sa.exc.DBAPIError, match="append-only|has ledger rows"), engine.begin() as conn:
+        with pytest.raises(sa.exc.DBAPIError, match=r"append-only|has ledger rows"), engine.begin() as conn:
             conn.execute(sa.text(statement))
     with engine.begin() as conn:  # no ledger, nothing to keep
         conn.execute(sa.text("DELETE FROM users WHERE id = :id"), {"id": users["poor"]})
