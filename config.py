@@ -3,12 +3,14 @@ environment and checked at start (see the README's configuration table)."""
 
 import os
 import secrets
+import string
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse
 from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,9 +26,18 @@ def _known_time_zone(name: str) -> str:
     return name
 
 
+def _rate_limit(text: str) -> str:
+    try:
+        parse(text)
+    except ValueError:
+        raise ValueError(f"must be a rate limit like '5 per 15 minutes', not {text!r}") from None
+    return text
+
+
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(ge=1)]
 TimeZone = Annotated[str, AfterValidator(_known_time_zone)]
+RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 
 
 class Settings(BaseSettings):
@@ -51,6 +62,9 @@ class Settings(BaseSettings):
     APP_SALT: str = ""
     PASSWORD_HASH_TIME_COST: Positive = 3
     PASSWORD_HASH_MEMORY_KIB: Annotated[int, Field(ge=8)] = 65536
+    # argon2id hashes one process runs at once (each holds PASSWORD_HASH_MEMORY_KIB);
+    # more wait their turn without blocking the process's other requests.
+    PASSWORD_HASH_CONCURRENCY: Positive = 2
 
     SOCKETIO_MESSAGE_QUEUE: str | None = None
     SOCKETIO_CHANNEL: str = "messaging"
@@ -69,9 +83,15 @@ class Settings(BaseSettings):
 
     RATELIMIT_ENABLED: bool = True
     RATELIMIT_STORAGE_URI: str = "memory://"
-    SEND_RATE_LIMIT: str = "120 per minute"
-    LOGIN_FAILURE_LIMIT: str = "5 per 15 minutes"
-    LOGIN_ADDRESS_FAILURE_LIMIT: str = "50 per 15 minutes"
+    SEND_RATE_LIMIT: RateLimit = "120 per minute"
+    LOGIN_FAILURE_LIMIT: RateLimit = "5 per 15 minutes"  # per (username, address)
+    LOGIN_ADDRESS_FAILURE_LIMIT: RateLimit = "50 per 15 minutes"
+    # Per username, from addresses it never logged in from: far above what one stranger
+    # can reach (NIST SP 800-63B caps failures per account at 100).
+    LOGIN_USERNAME_FAILURE_LIMIT: RateLimit = "100 per 15 minutes"
+    REGISTER_RATE_LIMIT: RateLimit = "30 per hour"  # per address
+    # Proxies in front whose X-Forwarded-For and X-Forwarded-Proto are believed (ProxyFix).
+    TRUSTED_PROXIES: Count = 0
 
     NODE_MODULES: str = ""  # unset: node_modules next to the app
 
@@ -140,7 +160,9 @@ class Config:
     ENV_NAME = "base"
     secure_cookies_by_default: ClassVar[bool] = False  # JWT_COOKIE_SECURE when unset
 
-    RATELIMIT_HEADERS_ENABLED = True
+    # Off: Flask-Limiter's headers put its Retry-After on every answer of a limited
+    # route (201 and 404 too) and over a 503's own; our 429 sets Retry-After itself.
+    RATELIMIT_HEADERS_ENABLED = False
     # The web UI keeps the access token in an HttpOnly cookie; state-changing API
     # calls from it carry the CSRF cookie's value in X-CSRF-TOKEN (double submit).
     JWT_TOKEN_LOCATION = ["headers", "cookies"]
@@ -191,6 +213,10 @@ class TestingConfig(Config):
     SOCKETIO_MESSAGE_QUEUE = None
 
 
+# A random secret of 32 characters or more has far more (hex: almost surely all 16).
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+
+
 class ProductionConfig(Config):
     """gunicorn in production: secrets and the database must be given."""
 
@@ -203,6 +229,12 @@ class ProductionConfig(Config):
         secret = config.get("JWT_SECRET")
         if not secret or len(secret) < 32:
             raise SettingsError("JWT_SECRET must be set to at least 32 characters in production")
+        if len(set(secret) - set(string.whitespace)) < MIN_SECRET_DISTINCT_CHARACTERS:
+            raise SettingsError(
+                "JWT_SECRET is too weak: it is blank or repeats a few characters (fewer than "
+                f"{MIN_SECRET_DISTINCT_CHARACTERS} different ones); set a random value, e.g. from "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
         if not config.get("SQLALCHEMY_DATABASE_URI"):
             raise SettingsError("DATABASE_URL must be set in production")
 

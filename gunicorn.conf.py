@@ -14,10 +14,20 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Once the worker has loaded the app, keep garbage collection pauses short."""
+    """Once the worker has loaded the app: short garbage collection pauses, a stop that drops its sockets."""
+    import signal
+
+    from app import green
+    from app.realtime.shutdown import drop_sockets, track_sockets
     from app.system import settle_heap
 
+    green.make_psycopg2_green()  # the worker patched the standard library itself
     settle_heap()
+    # SIGTERM starts a worker's graceful stop (the master's TERM, HUP and USR2 end in it) and
+    # has no hook: its handler is extended to drop the worker's sockets (app/realtime/shutdown.py).
+    worker.wsgi = track_sockets(worker.wsgi)
+    green.after_signal(signal.SIGTERM, drop_sockets)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn had it: requests are not interrupted
 
 
 # gunicorn 25's control socket defaults to one path per user, which several

@@ -20,8 +20,10 @@ def main() -> None:
     import argparse
     import sys
 
+    from app import green
     from app.extensions import socketio
     from app.logs import RedactingStream
+    from app.realtime.shutdown import drop_sockets, track_sockets
     from app.system import raise_open_file_limit, settle_heap
 
     parser = argparse.ArgumentParser(description="Serve the messaging service.")
@@ -30,6 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     raise_open_file_limit()
     settle_heap()
+    # SIGTERM or Ctrl+C: stop accepting, drop the sockets (their clients reconnect), finish requests.
+    app.wsgi_app = track_sockets(app.wsgi_app)  # type: ignore[method-assign]
+    green.stop_serving_on_signals(drop_sockets)
     print(f"Serving on http://{args.host}:{args.port}", flush=True)
     socketio.run(
         app, host=args.host, port=args.port, log_output=True, log=RedactingStream(sys.stderr), max_size=4096

@@ -1,6 +1,7 @@
 """Operator commands: `flask points grant USERNAME AMOUNT` and `flask seed-demo`."""
 
 import click
+from flask import current_app
 
 from app.errors import AppError
 from app.services import accounts, conversations, points
@@ -30,6 +31,10 @@ def grant(username: str, amount: int) -> None:
 @click.command("seed-demo", help="Create demo users alice and bob (password 'password123').")
 def seed_demo() -> None:
     """Create alice and bob with some points and one conversation; safe to run twice."""
+    if current_app.config["ENV_NAME"] == "production":
+        raise click.ClickException(
+            "seed-demo creates users with a published password; it does not run with APP_ENV=production."
+        )
     users = {}
     for username, display in (("alice", "Alice"), ("bob", "Bob")):
         user = accounts.find_by_username(username)

@@ -59,6 +59,21 @@ class Unauthorized(AppError):
     message = "A valid access token is required."
 
 
+class InvalidToken(Unauthorized):
+    code = "invalid_token"
+    message = "The access token is invalid."
+
+
+class TokenExpired(Unauthorized):
+    code = "token_expired"
+    message = "The access token has expired; log in again."
+
+
+class TokenRevoked(Unauthorized):
+    code = "token_revoked"
+    message = "The access token was revoked; log in again."
+
+
 class InvalidCredentials(AppError):
     code = "invalid_credentials"
     status = 401

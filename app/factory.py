@@ -5,6 +5,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import green
 from app.extensions import db, jwt, limiter, migrate, socketio
@@ -25,6 +26,7 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    trust_proxies(app)
     return app
 
 
@@ -50,14 +52,26 @@ def configure(app: Flask, config_class: type[Config], overrides: dict[str, Any])
     logging.getLogger("app").setLevel(logging.INFO)
 
 
+def trust_proxies(app: Flask) -> None:
+    """Believe X-Forwarded-For and X-Forwarded-Proto from the TRUSTED_PROXIES proxies in
+    front (none by default): otherwise every client would have the proxy's address.
+
+    It wraps the whole app, Socket.IO's middleware included.
+    """
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+
 def register_extensions(app: Flask) -> None:
     """Bind every extension to the app."""
     from app import models  # noqa: F401  (every table is known to Alembic)
     from app.auth.tokens import register_token_callbacks
     from app.database import configure_sqlite, ping_idle_connections
-    from app.realtime import events  # noqa: F401  (registers the socket handlers)
+    from app.realtime import events  # registers the socket handlers
+    from app.realtime.manager import make_client_manager
     from app.realtime.registry import make_registry
-    from app.services.throttle import LoginThrottle
+    from app.services.throttle import AuthThrottle
 
     db.init_app(app)
     configure_sqlite(app)
@@ -75,19 +89,16 @@ def register_extensions(app: Flask) -> None:
     socketio.init_app(
         app,
         async_mode=green.ASYNC_MODE,
-        message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
-        channel=app.config["SOCKETIO_CHANNEL"],
+        client_manager=make_client_manager(
+            app.config.get("SOCKETIO_MESSAGE_QUEUE"), app.config["SOCKETIO_CHANNEL"], events.token_expiry
+        ),
         cors_allowed_origins=[o.strip() for o in app.config["SOCKETIO_CORS_ORIGINS"].split(",") if o.strip()]
         or None,  # None: same origin only
     )
     app.extensions["socket_registry"] = make_registry(
         app.config.get("SOCKETIO_MESSAGE_QUEUE"), app.config["SOCKETIO_CHANNEL"]
     )
-    app.extensions["login_throttle"] = LoginThrottle(
-        app.config["RATELIMIT_STORAGE_URI"],
-        app.config["LOGIN_FAILURE_LIMIT"],
-        app.config["LOGIN_ADDRESS_FAILURE_LIMIT"],
-    )
+    app.extensions["auth_throttle"] = AuthThrottle(app.config["RATELIMIT_STORAGE_URI"])
 
 
 def register_blueprints(app: Flask) -> None:

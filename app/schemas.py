@@ -1,11 +1,14 @@
 """Request and response schemas (pydantic): they validate input and describe the API."""
 
+import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 from pydantic.alias_generators import to_camel
+
+from app.services.passwords import is_common_password
 
 
 def _clean_text(value: str) -> str:
@@ -19,6 +22,40 @@ def _clean_text(value: str) -> str:
     return value
 
 
+def _not_common(password: str) -> str:
+    if is_common_password(password):
+        raise ValueError("is too common (one of the most used passwords); choose another")
+    return password
+
+
+# Invisible letters and marks outside the format category, used for names that look empty
+# or like someone else's: combining grapheme joiner, Hangul and Khmer fillers.
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+_ZWJ = "\u200d"
+
+
+def _in_emoji_sequence(value: str, index: int) -> bool:
+    """Whether the zero-width joiner at `index` joins two emoji (👩‍💻), where it is visible."""
+    if not 0 < index < len(value) - 1:
+        return False
+    before, after = value[index - 1], value[index + 1]
+    return (unicodedata.category(before) in ("So", "Sk") or before == "\ufe0f") and (
+        unicodedata.category(after) == "So"
+    )
+
+
+def _nothing_hidden(value: str) -> str:
+    """Refuse control, format (bidirectional controls, zero-width) and invisible characters;
+    a zero-width joiner only inside an emoji sequence."""
+    for index, char in enumerate(value):
+        hidden = unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or char in _INVISIBLE
+        if hidden and not (char == _ZWJ and _in_emoji_sequence(value, index)):
+            raise ValueError(
+                f"must not contain control, direction-changing or invisible characters (U+{ord(char):04X})"
+            )
+    return value
+
+
 def text(**limits: Any) -> Any:
     """A string field: length and pattern `limits` first (their messages speak of
     characters), then _clean_text."""
@@ -29,8 +66,8 @@ Text = text()
 Username = text(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
 LoginName = text(min_length=1, max_length=64)  # checked loosely: any mismatch is a failed login
 LoginPassword = text(min_length=1, max_length=128)
-Password = text(min_length=8, max_length=128)
-DisplayName = text(min_length=1, max_length=64)
+Password = Annotated[text(min_length=8, max_length=128), AfterValidator(_not_common)]
+DisplayName = Annotated[text(min_length=1, max_length=64), AfterValidator(_nothing_hidden)]
 ClientMessageId = text(min_length=1, max_length=64)
 NonNegativeInt = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 PositiveInt = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]

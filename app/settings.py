@@ -21,11 +21,21 @@ class BusinessSettings:
 
 @dataclass(frozen=True)
 class HashingCost:
-    """argon2id cost and the optional pepper."""
+    """argon2id cost, the optional pepper, and how many hashes a process runs at once."""
 
     pepper: str
     time_cost: int
     memory_kib: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins allowed in a window ("5 per 15 minutes"), per counter."""
+
+    per_username_address: str
+    per_address: str
+    per_username: str  # not applied to addresses the user logged in from
 
 
 def business_settings() -> BusinessSettings:
@@ -50,4 +60,21 @@ def hashing_cost() -> HashingCost:
         pepper=config["APP_SALT"],
         time_cost=config["PASSWORD_HASH_TIME_COST"],
         memory_kib=config["PASSWORD_HASH_MEMORY_KIB"],
+        concurrency=config["PASSWORD_HASH_CONCURRENCY"],
     )
+
+
+def login_limits() -> LoginLimits:
+    """The failed-login limits of the current app."""
+    config = current_app.config
+    return LoginLimits(
+        per_username_address=config["LOGIN_FAILURE_LIMIT"],
+        per_address=config["LOGIN_ADDRESS_FAILURE_LIMIT"],
+        per_username=config["LOGIN_USERNAME_FAILURE_LIMIT"],
+    )
+
+
+def registration_limit() -> str | None:
+    """Registrations allowed per address in a window; None when rate limits are off."""
+    config = current_app.config
+    return config["REGISTER_RATE_LIMIT"] if config["RATELIMIT_ENABLED"] else None

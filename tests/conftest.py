@@ -1,7 +1,6 @@
 """Fixtures: an app on each database (SQLite and PostgreSQL), clients, users, the clock."""
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -12,12 +11,13 @@ from flask import has_app_context
 from flask.testing import FlaskClient
 from support.api_client import Account, Api
 from support.connections import forbid_second_connection
+from support.databases import POSTGRES_ADMIN_URL, PostgresDatabases
 
 from app import create_app
 from app.extensions import db
 from config import TestingConfig
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = POSTGRES_ADMIN_URL
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -42,34 +42,11 @@ def require_postgres() -> None:
     pytest.skip("PostgreSQL is not reachable")
 
 
-class PostgresDatabases:
-    """Creates throw-away databases on the test server and drops them at the end."""
-
-    def __init__(self) -> None:
-        self.engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        self.created: list[str] = []
-
-    def create(self, label: str) -> str:
-        """A new empty database; returns its URL."""
-        name = f"msgtest_{label}_{uuid.uuid4().hex[:10]}"
-        with self.engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        self.created.append(name)
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-    def drop_all(self) -> None:
-        """Drop every database this object created."""
-        with self.engine.connect() as conn:
-            for name in self.created:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        self.engine.dispose()
-
-
 @pytest.fixture(scope="session")
-def pg_databases() -> Iterator[PostgresDatabases]:
+def pg_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
     """Factory of throw-away PostgreSQL databases for this test session."""
     require_postgres()
-    databases = PostgresDatabases()
+    databases = PostgresDatabases(tmp_path_factory.mktemp("pg"), prefix="msgtest")
     yield databases
     databases.drop_all()
 
@@ -136,7 +113,7 @@ def app(database_url: str) -> Iterator[Any]:
             db.create_all()
             _schemas_created.add(database_url)
         _truncate_all()
-        application.extensions["login_throttle"].reset()
+        application.extensions["auth_throttle"].reset()
         yield application
         db.session.remove()
         _truncate_all()

@@ -57,3 +57,20 @@ def alice_id(login_response):
     import uuid
 
     return uuid.UUID(login_response.json["user"]["id"])
+
+
+def test_seed_demo_refuses_to_run_in_production(tmp_path):
+    from app import create_app
+    from config import ProductionConfig
+
+    database = f"sqlite:///{tmp_path / 'production.db'}"
+    app = create_app(
+        ProductionConfig,
+        SQLALCHEMY_DATABASE_URI=database,
+        JWT_SECRET="production-secret-0123456789abcdefghijklmn",
+    )
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["seed-demo"])
+        assert "users" not in sa.inspect(db.engine).get_table_names()
+    assert result.exit_code != 0
+    assert "APP_ENV=production" in result.output

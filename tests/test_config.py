@@ -42,6 +42,12 @@ INVALID = {
         "Mars/Base",
         "QUOTA_TIMEZONE 'Mars/Base' is not a known IANA time zone",
     ),
+    "bad rate limit": (
+        "LOGIN_FAILURE_LIMIT",
+        "5 a fortnight",
+        "LOGIN_FAILURE_LIMIT must be a rate limit like '5 per 15 minutes', not '5 a fortnight'",
+    ),
+    "negative proxy count": ("TRUSTED_PROXIES", "-1", "TRUSTED_PROXIES must be at least 0, not -1"),
 }
 
 
@@ -143,3 +149,20 @@ def test_production_cookies_can_be_made_insecure_explicitly(environ, tmp_path):
     environ.setenv("JWT_COOKIE_SECURE", "off")
     app = create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path), JWT_SECRET=LONG_SECRET)
     assert app.config["JWT_COOKIE_SECURE"] is False and app.config["SESSION_COOKIE_SECURE"] is False
+
+
+WEAK_SECRETS = {
+    "40 spaces": " " * 40,
+    "white space of every kind": " \t\n\r" * 10,
+    "one character repeated": "a" * 48,
+    "a short pattern repeated": "abc1" * 12,
+}
+
+
+@pytest.mark.parametrize("case", list(WEAK_SECRETS))
+def test_production_refuses_a_blank_or_weak_secret_naming_it(environ, tmp_path, case):
+    environ.setenv("JWT_SECRET", WEAK_SECRETS[case])
+    with pytest.raises(SettingsError, match="JWT_SECRET is too weak") as refused:
+        create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path))
+    if WEAK_SECRETS[case].strip():
+        assert WEAK_SECRETS[case] not in str(refused.value), "the message shows the secret"

@@ -2,7 +2,11 @@
 
 import gc
 import importlib.util
+import signal
 from pathlib import Path
+from types import SimpleNamespace
+
+from psycopg2 import extensions
 
 from app.system import GC_THRESHOLDS, settle_heap
 
@@ -26,9 +30,15 @@ def test_gunicorn_settles_the_heap_after_loading_the_app():
     config = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(config)
     before = gc.get_threshold()
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    psycopg2_wait = extensions.get_wait_callback()
+    worker = SimpleNamespace(wsgi=lambda environ, start_response: [])
     try:
-        config.post_worker_init(worker=None)
+        config.post_worker_init(worker=worker)
         assert gc.get_threshold() == GC_THRESHOLDS
+        assert signal.getsignal(signal.SIGTERM) is not on_sigterm  # a graceful stop also drops sockets
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+        signal.signal(signal.SIGTERM, on_sigterm)
+        extensions.set_wait_callback(psycopg2_wait)

@@ -9,18 +9,23 @@ from flask_jwt_extended import current_user, get_jwt, jwt_required
 from app.api.spec import endpoint
 from app.auth.hooks import run_after_login
 from app.auth.tokens import issue_access_token, revoke_token
-from app.errors import InvalidCredentials
 from app.realtime.notify import disconnect_sockets, refuse_new_sockets
 from app.schemas import LoginOut, LoginRequest, OkOut, RegisterRequest, UserEnvelope
 from app.services import accounts
-from app.settings import business_settings, hashing_cost
+from app.services.throttle import AuthThrottle
+from app.settings import business_settings, hashing_cost, login_limits, registration_limit
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 
 
 def client_address() -> str:
-    """The caller's address as the server sees it (a proxy must set it with ProxyFix)."""
+    """The caller's address (behind TRUSTED_PROXIES proxies, the one they forwarded)."""
     return request.remote_addr or "unknown"
+
+
+def auth_throttle() -> AuthThrottle:
+    """The failed-login and registration counters of this app."""
+    return current_app.extensions["auth_throttle"]
 
 
 def end_session(claims: dict[str, Any], user_id: Any) -> None:
@@ -36,10 +41,16 @@ def end_session(claims: dict[str, Any], user_id: Any) -> None:
 
 @bp.post("/register")
 @endpoint(
-    "Create an account", body=RegisterRequest, response=UserEnvelope, status=201, auth=False, errors=(409,)
+    "Create an account",
+    body=RegisterRequest,
+    response=UserEnvelope,
+    status=201,
+    auth=False,
+    errors=(409, 429),
 )
 def register(body: RegisterRequest) -> Any:
     """Create an account."""
+    auth_throttle().count_registration(client_address(), registration_limit())
     user = accounts.register_user(
         body.username, body.password, body.display_name, hashing=hashing_cost(), settings=business_settings()
     )
@@ -52,14 +63,14 @@ def register(body: RegisterRequest) -> Any:
 )
 def login(body: LoginRequest) -> Any:
     """Exchange credentials for an access token and report messages that expired meanwhile."""
-    throttle = current_app.extensions["login_throttle"]
-    address = client_address()
-    throttle.check(body.username, address)
-    try:
-        user = accounts.authenticate(body.username, body.password, hashing=hashing_cost())
-    except InvalidCredentials:
-        throttle.record_failure(body.username, address)
-        raise
+    user = accounts.log_in(
+        body.username,
+        body.password,
+        client_address(),
+        throttle=auth_throttle(),
+        limits=login_limits(),
+        hashing=hashing_cost(),
+    )
     token, expires_at = issue_access_token(user)
     report = run_after_login(user.id)
     return {"access_token": token, "expires_at": expires_at, "user": user, **report}

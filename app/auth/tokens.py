@@ -1,5 +1,6 @@
 """JWT access tokens: issuing, revoking, and the callbacks that answer 401 in our shape."""
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -8,13 +9,19 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, g
 from flask_jwt_extended import create_access_token, decode_token
+from flask_jwt_extended.exceptions import JWTDecodeError
+from jwt.exceptions import ExpiredSignatureError, PyJWTError
 
 from app import clock
 from app.api.errors import error_response
 from app.database import read_connection, write_transaction
-from app.errors import Unauthorized
+from app.errors import InvalidToken, TokenExpired, TokenRevoked, Unauthorized
 from app.extensions import db, jwt
 from app.models import RevokedToken, User
+
+REQUIRED_CLAIMS = ("exp", "jti", "sub")
+# What flask-jwt-extended issues (a UUID), within the revoked_tokens.jti column.
+TOKEN_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 def issue_access_token(user: User) -> tuple[str, datetime]:
@@ -58,20 +65,57 @@ _TOKEN_ACCOUNT = (
 )
 
 
+def require_claims(claims: dict[str, Any]) -> None:
+    """Refuse (JWTDecodeError) a decoded token without the claims every token we issue
+    has: `exp` (else it never expires), `jti` (else it cannot be revoked) and `sub`.
+
+    PyJWT checks that claims are present only when told to (its `require` option), and
+    flask-jwt-extended has no setting that passes it on, so the token callbacks and
+    `verify_token` call this before any query.
+    """
+    for name in REQUIRED_CLAIMS:
+        if claims.get(name) is None:
+            raise JWTDecodeError(f"Missing claim: {name}")
+    if not isinstance(claims["jti"], str) or not TOKEN_ID.fullmatch(claims["jti"]):
+        raise JWTDecodeError("Invalid claim: jti")
+
+
 def load_token_user(payload: dict) -> tuple[TokenAccount | None, bool]:
-    """The token's account and whether the token was revoked, in one query."""
-    jti = payload.get("jti")
+    """The token's account and whether the token was revoked, in one query (its claims
+    passed `require_claims`)."""
     try:
         user_id = uuid.UUID(str(payload["sub"]))
     except (ValueError, KeyError, TypeError):
         return None, False
-    if not isinstance(jti, str) or not jti:  # we always issue one: without it, no revocation
-        return None, False
     with read_connection() as connection:
-        row = connection.execute(_TOKEN_ACCOUNT, {"user_id": user_id, "jti": jti}).first()
+        row = connection.execute(_TOKEN_ACCOUNT, {"user_id": user_id, "jti": payload["jti"]}).first()
     if row is None:
         return None, False
     return TokenAccount(row.id, row.username, row.display_name), row.jti is not None
+
+
+def verify_token(token: str) -> tuple[dict[str, Any], TokenAccount]:
+    """The claims and account of an access token met outside `jwt_required` (a socket's
+    auth, the page's cookie at logout): its signature, algorithm, expiry, type and
+    required claims, then its account and revocation in one query.
+
+    Raises InvalidToken, TokenExpired or TokenRevoked.
+    """
+    try:
+        claims = decode_token(token)
+        require_claims(claims)
+    except ExpiredSignatureError:
+        raise TokenExpired() from None
+    except (PyJWTError, JWTDecodeError, ValueError, KeyError) as error:
+        raise InvalidToken(f"The access token is invalid: {error}.") from None
+    if claims.get("type") != "access":
+        raise InvalidToken("Only an access token is accepted here.")
+    account, revoked = load_token_user(claims)
+    if revoked:
+        raise TokenRevoked()
+    if account is None:
+        raise InvalidToken("The account of this token no longer exists.")
+    return claims, account
 
 
 def _unauthorized(message: str) -> Any:
@@ -86,6 +130,7 @@ def register_token_callbacks(app: Flask) -> None:
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict, payload: dict) -> bool:
+        require_claims(payload)  # the first callback after decoding: before the query
         user, revoked = load_token_user(payload)
         g.token_user = user
         return revoked

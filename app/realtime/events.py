@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request
-from flask_jwt_extended import decode_token
-from flask_jwt_extended.exceptions import JWTDecodeError
-from flask_socketio import ConnectionRefusedError, join_room
-from jwt.exceptions import ExpiredSignatureError, PyJWTError
+from flask_socketio import ConnectionRefusedError, disconnect, join_room
 from pydantic import ValidationError
 
-from app.auth.tokens import load_token_user
-from app.errors import AppError, is_unavailable
+from app.auth.tokens import verify_token
+from app.errors import AppError, Unauthorized, is_unavailable
 from app.extensions import db, socketio
 from app.realtime import notify
 from app.realtime.registry import current_registry
@@ -29,7 +26,6 @@ from app.services import conversations, messaging
 
 log = logging.getLogger(__name__)
 
-TOKEN_COOKIE = "access_token_cookie"
 UNAVAILABLE = ("service_unavailable", "The service is temporarily unavailable; try again shortly.")
 Handler = Callable[..., dict[str, Any]]
 
@@ -70,37 +66,34 @@ def token_from(auth: Any) -> str | None:
     """The access token from the auth payload, the query string or the web UI cookie."""
     if isinstance(auth, dict) and isinstance(auth.get("token"), str):
         return auth["token"]
-    return request.args.get("token") or request.cookies.get(TOKEN_COOKIE)
+    return request.args.get("token") or request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"])
 
 
 def authenticate_socket(auth: Any) -> SocketUser:
-    """Verify the socket's token: signature, algorithm, expiry and type here, then its
-    account and revocation with the one query the REST API uses."""
+    """Verify the socket's token as the REST API does (app.auth.tokens.verify_token)."""
     token = token_from(auth)
     if not token:
         raise refuse("unauthorized", "An access token is required: send it as auth.token.")
     try:
-        claims = decode_token(token)
-    except ExpiredSignatureError:
-        raise refuse("token_expired", "The access token has expired; log in again.") from None
-    except (PyJWTError, JWTDecodeError, ValueError, KeyError) as error:
-        raise refuse("invalid_token", f"The access token is invalid: {error}.") from None
-    if claims.get("type") != "access":
-        raise refuse("invalid_token", "Only access tokens can open a socket.")
-    if not claims.get("jti"):  # it could be neither revoked nor disconnected at logout
-        raise refuse("invalid_token", "The access token has no id (jti).")
-    account, revoked = load_token_user(claims)
-    if revoked:
-        raise refuse("token_revoked", "The access token was revoked; log in again.")
-    if account is None:
-        raise refuse("invalid_token", "The account of this token no longer exists.")
+        claims, account = verify_token(token)
+    except Unauthorized as error:
+        raise refuse(error.code, error.message) from None
     return SocketUser(str(account.id), claims["jti"], float(claims["exp"]), {})
 
 
+def token_expiry(sid: str) -> float | None:
+    """When the token of socket `sid` expires (None for a socket not connected here):
+    read on every delivery (app.realtime.manager), so kept in memory since connect."""
+    socket = _sockets.get(sid)
+    return None if socket is None else socket.expires_at
+
+
 def current_socket() -> SocketUser | None:
-    """The user of the socket that sent the current event, if its token is still valid."""
+    """The user of the socket that sent the current event; a socket whose token has
+    expired is disconnected instead."""
     socket = _sockets.get(request.sid)  # type: ignore[attr-defined]
-    if socket is None or socket.expires_at <= time.time():
+    if socket is not None and socket.expires_at <= time.time():
+        disconnect()
         return None
     return socket
 

@@ -103,9 +103,12 @@ class RedisSocketRegistry:
         self.redis.delete(self.prefix + jti)
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 def make_registry(message_queue: str | None, channel: str) -> SocketRegistry:
     """A Redis registry when the deployment has a Redis queue, else an in-memory one."""
-    if message_queue and message_queue.startswith(("redis://", "rediss://", "unix://")):
+    if message_queue and message_queue.startswith(REDIS_SCHEMES):
         return RedisSocketRegistry(message_queue, prefix=f"{channel}:socket-token:")
     return MemorySocketRegistry()
 

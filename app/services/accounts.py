@@ -12,7 +12,8 @@ from app.extensions import db
 from app.models import User
 from app.services import points, quota
 from app.services.passwords import dummy_hash, hash_password, verify_password
-from app.settings import BusinessSettings, HashingCost
+from app.services.throttle import AuthThrottle
+from app.settings import BusinessSettings, HashingCost, LoginLimits
 
 
 def find_by_username(username: str) -> User | None:
@@ -30,9 +31,7 @@ def register_user(
     settings: BusinessSettings,
 ) -> User:
     """Create a user with a wallet and a quota row, in one transaction; raises UsernameTaken."""
-    password_hash = hash_password(
-        password, pepper=hashing.pepper, time_cost=hashing.time_cost, memory_kib=hashing.memory_kib
-    )
+    password_hash = hash_password(password, hashing)
     try:
         with write_transaction():
             if find_by_username(username) is not None:
@@ -56,10 +55,34 @@ def authenticate(username: str, password: str, *, hashing: HashingCost) -> User:
     """The user whose credentials these are; the same InvalidCredentials for any mismatch."""
     user = find_by_username(username)  # the connection goes back to the pool before the slow hash
     if user is None:
-        verify_password(dummy_hash(hashing.time_cost, hashing.memory_kib), password, pepper=hashing.pepper)
+        verify_password(dummy_hash(hashing), password, hashing)
         raise InvalidCredentials()
-    if not verify_password(user.password_hash, password, pepper=hashing.pepper):
+    if not verify_password(user.password_hash, password, hashing):
         raise InvalidCredentials()
+    return user
+
+
+def log_in(
+    username: str,
+    password: str,
+    address: str,
+    *,
+    throttle: AuthThrottle,
+    limits: LoginLimits,
+    hashing: HashingCost,
+) -> User:
+    """Authenticate, the attempt counted against the failed-login limits before the password
+    is verified: RateLimited, without verifying it, once a limit is reached."""
+    attempt = throttle.begin_login(username, address, limits)
+    try:
+        user = authenticate(username, password, hashing=hashing)
+    except InvalidCredentials:
+        attempt.failed()
+        raise
+    except BaseException:
+        attempt.abandoned()
+        raise
+    attempt.succeeded()
     return user
 
 

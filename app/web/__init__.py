@@ -19,16 +19,17 @@ from flask import (
 )
 from flask_jwt_extended import current_user as jwt_user
 from flask_jwt_extended import get_jwt, set_access_cookies, unset_jwt_cookies, verify_jwt_in_request
+from flask_wtf import FlaskForm
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from app.auth import client_address, end_session
+from app.auth import auth_throttle, client_address, end_session
 from app.auth.hooks import run_after_login
-from app.auth.tokens import TokenAccount, issue_access_token
-from app.errors import AppError, InvalidCredentials
+from app.auth.tokens import TokenAccount, issue_access_token, verify_token
+from app.errors import AppError, RateLimited, Unauthorized
 from app.models import User
 from app.services import accounts
-from app.settings import business_settings, hashing_cost
+from app.settings import business_settings, hashing_cost, login_limits, registration_limit
 from app.web.forms import LoginForm, LogoutForm, RegisterForm
 
 bp = Blueprint("web", __name__)
@@ -45,10 +46,32 @@ def browser_user() -> TokenAccount | None:
     return jwt_user if get_jwt() else None
 
 
+def cookie_session() -> tuple[dict[str, Any], uuid.UUID] | None:
+    """The claims and user id of the access cookie's token, if it is valid.
+
+    For a form POST: the form's own CSRF token stands for the API's double-submit
+    header, which `verify_jwt_in_request` would demand (and, without it, leave the
+    token alive), so the cookie is verified as a socket's token is.
+    """
+    token = request.cookies.get(current_app.config["JWT_ACCESS_COOKIE_NAME"])
+    if not token:
+        return None
+    try:
+        claims, account = verify_token(token)
+    except Unauthorized:  # expired, revoked or forged: nothing to end
+        return None
+    return claims, account.id
+
+
 def safe_next(target: str | None) -> str:
-    """A same-site path to go to after login (never another host)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """A same-site path to go to after login (never another host).
+
+    Control characters are removed first, as browsers drop tabs and newlines from a
+    URL: `/<TAB>/evil.com` would otherwise be checked as a path and followed as `//evil.com`.
+    """
+    path = "".join(ch for ch in target or "" if ch.isprintable())
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path:
+        return path
     return url_for("web.home")
 
 
@@ -60,41 +83,53 @@ def start_browser_session(user: User, destination: str) -> Response:
         noun = "message" if expired == 1 else "messages"
         flash(f"{expired} {noun} expired while you were away.", "expired")
     response = redirect(destination)
-    set_access_cookies(response, token)
+    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    set_access_cookies(response, token, max_age=int(lifetime.total_seconds()))  # not a year
     return response
+
+
+def form_page(template: str, form: FlaskForm, refusal: AppError | None) -> Any:
+    """A form page, with what was refused: 400, or 429 with Retry-After when rate limited."""
+    if refusal is None:
+        return render_template(template, form=form, error=None)
+    status = 429 if isinstance(refusal, RateLimited) else 400
+    return render_template(template, form=form, error=refusal.message), status, refusal.headers
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     """The login form."""
     form = LoginForm()
-    error = None
+    refusal: AppError | None = None
     if form.validate_on_submit():
-        throttle = current_app.extensions["login_throttle"]
-        address = client_address()
         try:
-            throttle.check(form.username.data, address)
-            user = accounts.authenticate(form.username.data, form.password.data, hashing=hashing_cost())
-        except InvalidCredentials as failure:
-            throttle.record_failure(form.username.data, address)
-            error = failure.message
+            user = accounts.log_in(
+                form.username.data,
+                form.password.data,
+                client_address(),
+                throttle=auth_throttle(),
+                limits=login_limits(),
+                hashing=hashing_cost(),
+            )
         except AppError as failure:
-            error = failure.message
+            refusal = failure
         else:
             return start_browser_session(user, safe_next(request.args.get("next")))
     elif request.method == "POST":
-        error = "Enter your username and password." if not form.csrf_token.errors else "Please try again."
-    status = 200 if error is None else 400
-    return render_template("login.html", form=form, error=error), status
+        refusal = AppError(
+            "Enter your username and password." if not form.csrf_token.errors else "Please try again."
+        )
+    return form_page("login.html", form, refusal)
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
     """The sign-up form; a new account is logged in at once."""
     form = RegisterForm()
-    error = None
+    refusal: AppError | None = None
     if form.validate_on_submit():
         try:
+            auth_throttle().count_registration(client_address(), registration_limit())
             user = accounts.register_user(
                 form.username.data,
                 form.password.data,
@@ -103,13 +138,12 @@ def register() -> Any:
                 settings=business_settings(),
             )
         except AppError as failure:
-            error = failure.message
+            refusal = failure
         else:
             return start_browser_session(user, url_for("web.home"))
     elif request.method == "POST":
-        error = "Please correct the fields below."
-    status = 200 if error is None else 400
-    return render_template("register.html", form=form, error=error), status
+        refusal = AppError("Please correct the fields below.")
+    return form_page("register.html", form, refusal)
 
 
 @bp.post("/logout")
@@ -121,9 +155,9 @@ def logout() -> Any:
     form = LogoutForm()
     if not form.validate_on_submit():
         return redirect(url_for("web.home"))
-    user = browser_user()
-    if user is not None:
-        end_session(get_jwt(), user.id)
+    session = cookie_session()
+    if session is not None:
+        end_session(*session)
     response = redirect(url_for("web.login"))
     unset_jwt_cookies(response)
     return response

@@ -19,7 +19,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def add_security_headers(response: Response) -> Response:
-    """CSP without inline scripts, no sniffing, no framing, no referrer leaks."""
+    """CSP without inline scripts, no sniffing, no framing, no referrer leaks; nothing
+    stored by caches unless the response says otherwise (static files do)."""
+    response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")

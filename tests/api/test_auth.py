@@ -3,10 +3,10 @@
 from datetime import timedelta
 
 import sqlalchemy as sa
+from support.settings import PASSWORD
 
 from app.extensions import db
 from app.models import User
-from app.services.throttle import LoginThrottle
 
 
 def test_register_returns_the_user_without_secrets(api):
@@ -32,7 +32,7 @@ def test_passwords_are_stored_as_argon2id(api):
     api.register("gina")
     stored = db.session.scalar(sa.select(User.password_hash))
     assert stored.startswith("$argon2id$")
-    assert "password123" not in stored
+    assert PASSWORD not in stored
 
 
 def test_login_returns_token_user_and_expired_count(api):
@@ -95,7 +95,7 @@ def test_other_users_are_not_throttled_by_someone_elses_failures(api):
 
 
 def test_address_throttle_after_many_failures_from_one_address(app, api):
-    app.extensions["login_throttle"] = LoginThrottle("memory://", "5 per 15 minutes", "3 per 15 minutes")
+    app.config["LOGIN_ADDRESS_FAILURE_LIMIT"] = "3 per 15 minutes"
     api.register("pete")
     for name in ("x1-user", "x2-user", "x3-user"):
         assert api.login(name, "wrong-password").status_code == 401

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from support.settings import PASSWORD
 from support.snapshot import db_state
 
 from app.extensions import db
@@ -472,7 +473,7 @@ BAD_REGISTRATIONS = [
 
 @pytest.mark.parametrize(("extra", "field"), BAD_REGISTRATIONS)
 def test_register_refuses_bad_fields_and_creates_no_user(client, app, extra, field):
-    body = {"username": "zed", "password": "password123", **extra}
+    body = {"username": "zed", "password": PASSWORD, **extra}
     # json.dumps keeps lone surrogates as \\ud800 escapes, as a raw client would send them
     raw = json.dumps(body)
     before = db_state()
@@ -483,7 +484,7 @@ def test_register_refuses_bad_fields_and_creates_no_user(client, app, extra, fie
 
 @pytest.mark.parametrize(("missing"), ["username", "password"])
 def test_register_refuses_a_missing_field(client, app, missing):
-    body = {"username": "zed", "password": "password123"}
+    body = {"username": "zed", "password": PASSWORD}
     del body[missing]
     before = db_state()
     response = client.post("/api/auth/register", json=body)
@@ -511,11 +512,11 @@ def test_register_refuses_a_username_taken_in_another_case(api, alice, username)
 
 def test_register_refuses_text_plain_and_a_one_megabyte_body(client, app):
     before = db_state()
-    body = json.dumps({"username": "zed", "password": "password123"})
+    body = json.dumps({"username": "zed", "password": PASSWORD})
     assert_error(
         post_raw(client, "/api/auth/register", body, {}, "text/plain"), 415, "unsupported_media_type"
     )
-    big = json.dumps({"username": "zed", "password": "password123", "displayName": "d" * (1 << 20)})
+    big = json.dumps({"username": "zed", "password": PASSWORD, "displayName": "d" * (1 << 20)})
     assert_error(
         post_raw(client, "/api/auth/register", big, {}, "application/json"), 413, "payload_too_large"
     )
@@ -529,11 +530,11 @@ def test_register_refuses_text_plain_and_a_one_megabyte_body(client, app):
     ("body", "field"),
     [
         pytest.param({"username": "alice"}, "password", id="missing-password"),
-        pytest.param({"password": "password123"}, "username", id="missing-username"),
+        pytest.param({"password": PASSWORD}, "username", id="missing-username"),
         pytest.param({"username": "alice", "password": ""}, "password", id="empty-password"),
         pytest.param({"username": "alice", "password": 123}, "password", id="password-number"),
-        pytest.param({"username": "alice\u0000", "password": "password123"}, "username", id="username-nul"),
-        pytest.param({"username": "alice", "password": "password123", "role": "admin"}, "role", id="unknown"),
+        pytest.param({"username": "alice\u0000", "password": PASSWORD}, "username", id="username-nul"),
+        pytest.param({"username": "alice", "password": PASSWORD, "role": "admin"}, "role", id="unknown"),
     ],
 )
 def test_login_refuses_bad_fields_without_issuing_a_token(client, alice, body, field):

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from support.settings import PASSWORD
 
 from app.schemas import RequestModel
 
@@ -53,7 +54,7 @@ def test_wrong_method_answers_405_with_allow_header(client, app, method, path, a
 
 
 def test_body_over_64_kib_answers_413_in_json(client, app):
-    body = json.dumps({"username": "zed", "password": "password123", "displayName": "d" * (1 << 20)})
+    body = json.dumps({"username": "zed", "password": PASSWORD, "displayName": "d" * (1 << 20)})
     response = client.post("/api/auth/register", data=body, headers={"Content-Type": "application/json"})
     assert_error(response, 413, "payload_too_large")
 
@@ -75,7 +76,7 @@ def test_413_starts_just_over_64_kib(api, alice, chat):
 
 @pytest.mark.parametrize("mimetype", ["text/plain", "application/xml", "multipart/form-data; boundary=x"])
 def test_body_that_is_not_json_answers_415_in_json(client, app, mimetype):
-    body = json.dumps({"username": "zed", "password": "password123"})
+    body = json.dumps({"username": "zed", "password": PASSWORD})
     response = client.post("/api/auth/register", data=body, headers={"Content-Type": mimetype})
     assert_error(response, 415, "unsupported_media_type")
 
@@ -104,8 +105,7 @@ def test_after_a_500_the_app_keeps_answering(app, client):
     assert client.get("/api/test-only/explode").status_code == 500
     assert client.get("/healthz").status_code == 200
     assert (
-        client.post("/api/auth/register", json={"username": "zed", "password": "password123"}).status_code
-        == 201
+        client.post("/api/auth/register", json={"username": "zed", "password": PASSWORD}).status_code == 201
     )
 
 

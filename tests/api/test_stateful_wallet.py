@@ -28,6 +28,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from support.settings import PASSWORD as ACCOUNT_PASSWORD
 
 from app.extensions import db
 from app.models import Message, PointsTransaction, PointsWallet
@@ -76,7 +77,7 @@ def make_machine(app: Any, client: Any, seen: Counter[str]) -> type[RuleBasedSta
             self.users = {name: User(f"{name}_{uuid.uuid4().hex[:10]}") for name in USERS}
             for user in self.users.values():
                 response = client.post(
-                    "/api/auth/register", json={"username": user.username, "password": "password123"}
+                    "/api/auth/register", json={"username": user.username, "password": ACCOUNT_PASSWORD}
                 )
                 assert response.status_code == 201, response.json
                 self.login(user, expected_expired=0)
@@ -101,7 +102,7 @@ def make_machine(app: Any, client: Any, seen: Counter[str]) -> type[RuleBasedSta
 
         def login(self, user: User, expected_expired: int | None) -> None:
             response = client.post(
-                "/api/auth/login", json={"username": user.username, "password": "password123"}
+                "/api/auth/login", json={"username": user.username, "password": ACCOUNT_PASSWORD}
             )
             assert response.status_code == 200, response.json
             user.id, user.token = response.json["user"]["id"], response.json["accessToken"]
@@ -177,6 +178,14 @@ def make_machine(app: Any, client: Any, seen: Counter[str]) -> type[RuleBasedSta
             """Several sends in a row: the way to the end of the free quota within one example."""
             for number in range(count):
                 self.send(name, f"burst {number}", None, max_cost, f"b-{uuid.uuid4().hex}")
+
+        @rule(name=st.sampled_from(USERS), max_cost=st.sampled_from([None, PRICE, 0]))
+        def send_to_the_end_of_the_free_quota(self, name: str, max_cost: int | None) -> None:
+            """Every free message left today, then one more: the paid path (201, 402 or 409)
+            in one step, whatever sequences Hypothesis draws."""
+            left = max(0, FREE - self.users[name].sent_per_day[self.now().date()])
+            for number in range(left + 1):
+                self.send(name, f"quota {number}", None, max_cost, None)
 
         @precondition(lambda self: any(self.expect(user, None)[1] for user in self.users.values()))
         @rule(data=st.data(), max_cost=st.sampled_from([0, 5]))
@@ -323,6 +332,7 @@ def make_machine(app: Any, client: Any, seen: Counter[str]) -> type[RuleBasedSta
 def test_quota_wallet_and_ledger_hold_under_any_sequence_of_sends_retries_grants_and_days(
     app: Any, client: Any
 ) -> None:
+    app.config["REGISTER_RATE_LIMIT"] = "1000 per hour"  # every run registers its two users at START
     seen: Counter[str] = Counter()
     machine = make_machine(app, client, seen)
     run_state_machine_as_test(

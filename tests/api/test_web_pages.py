@@ -1,12 +1,8 @@
 """The web UI's server side: forms, cookies, CSRF, security headers, assets."""
 
-import re
-
 import pytest
-
-
-def csrf_from(html: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+from support.forms import csrf_from
+from support.settings import PASSWORD
 
 
 @pytest.fixture
@@ -14,7 +10,7 @@ def browser(client, alice):
     """A test client logged in through the login form."""
     page = client.get("/login").get_data(as_text=True)
     response = client.post(
-        "/login", data={"username": "alice", "password": "password123", "csrf_token": csrf_from(page)}
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(page)}
     )
     assert response.status_code == 302
     return client
@@ -33,7 +29,7 @@ def test_pages_redirect_to_login_when_logged_out(client):
 def test_login_sets_an_httponly_samesite_access_cookie_and_a_csrf_cookie(client, alice):
     page = client.get("/login").get_data(as_text=True)
     response = client.post(
-        "/login", data={"username": "alice", "password": "password123", "csrf_token": csrf_from(page)}
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(page)}
     )
     cookies = response.headers.getlist("Set-Cookie")
     access = next(c for c in cookies if c.startswith("access_token_cookie="))
@@ -43,7 +39,7 @@ def test_login_sets_an_httponly_samesite_access_cookie_and_a_csrf_cookie(client,
 
 
 def test_login_form_without_its_csrf_token_is_refused(client, alice):
-    response = client.post("/login", data={"username": "alice", "password": "password123"})
+    response = client.post("/login", data={"username": "alice", "password": PASSWORD})
     assert response.status_code == 400
     assert cookie(client, "access_token_cookie") is None
 
@@ -64,7 +60,7 @@ def test_register_form_creates_and_logs_in(client):
         data={
             "username": "newbie",
             "display_name": "New Bie",
-            "password": "password123",
+            "password": PASSWORD,
             "csrf_token": csrf_from(page),
         },
     )
@@ -112,7 +108,7 @@ def test_next_parameter_never_leaves_the_site(client, alice):
     page = client.get("/login").get_data(as_text=True)
     response = client.post(
         "/login?next=//evil.example/x",
-        data={"username": "alice", "password": "password123", "csrf_token": csrf_from(page)},
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf_from(page)},
     )
     assert response.headers["Location"] == "/"
 
@@ -160,13 +156,13 @@ def test_every_cookie_authenticated_write_needs_the_csrf_header(browser, api, al
 @pytest.mark.parametrize(
     ("form", "fields", "shown"),
     [
-        ("/login", {"username": "ali\x00ce", "password": "password123"}, "must not contain NUL"),
+        ("/login", {"username": "ali\x00ce", "password": PASSWORD}, "must not contain NUL"),
         (
             "/register",
-            {"username": "dora", "display_name": "Do\x00ra", "password": "password123"},
+            {"username": "dora", "display_name": "Do\x00ra", "password": PASSWORD},
             "must not contain NUL",
         ),
-        ("/register", {"username": "a b", "password": "password123"}, "letters, digits"),
+        ("/register", {"username": "a b", "password": PASSWORD}, "letters, digits"),
         ("/register", {"username": "dora", "password": "short"}, "at least 8 characters"),
     ],
 )

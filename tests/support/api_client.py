@@ -3,6 +3,7 @@
 from typing import Any
 
 from .rest import Account
+from .settings import PASSWORD
 
 
 class Api:
@@ -11,12 +12,12 @@ class Api:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def register(self, username: str, password: str = "password123", **extra: Any) -> Any:
+    def register(self, username: str, password: str = PASSWORD, **extra: Any) -> Any:
         return self.client.post(
             "/api/auth/register", json={"username": username, "password": password, **extra}
         )
 
-    def login(self, username: str, password: str = "password123") -> Any:
+    def login(self, username: str, password: str = PASSWORD) -> Any:
         return self.client.post("/api/auth/login", json={"username": username, "password": password})
 
     def account(self, username: str) -> Account:

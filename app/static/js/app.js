@@ -42,7 +42,7 @@ async function start() {
     document.getElementById("composer").hidden = true;
     return;
   }
-  setTitle(otherParticipant(conversation, me.id).displayName);
+  setTitle(otherParticipant(conversation, me.id));
   chat = new ChatView({ conversationId: openId, me, socket, onRead: (id) => conversations.markRead(id) });
   chat.setParticipants(conversation);
   const composer = new Composer({

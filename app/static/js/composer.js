@@ -18,8 +18,11 @@ export class Composer {
     this.customHours = byId("custom-hours");
     this.button = byId("send-button");
     this.error = byId("composer-error");
-    this.pending = null; // {content, clientMessageId}: a retry of the same text reuses the id
+    // Texts taken out of the box, sent one after another so they arrive in order.
+    this.queue = [];
     this.sending = false;
+    // {content, clientMessageId} of a text whose answer was lost: sent again unchanged, it reuses the id.
+    this.retry = null;
   }
 
   bind() {
@@ -60,7 +63,7 @@ export class Composer {
     const costNotice = byId("cost-notice");
     setText(costNotice, notice);
     costNotice.classList.toggle("paid", Boolean(quota && quota.nextMessageCost > 0));
-    this.button.disabled = this.sending;
+    this.form.setAttribute("aria-busy", String(this.sending));
   }
 
   showError(text) {
@@ -78,8 +81,8 @@ export class Composer {
     return { ok: true, hours };
   }
 
-  async submit() {
-    if (this.sending) return;
+  // Enter takes the text out of the box at once; the box stays free for the next one.
+  submit() {
     const content = this.input.value;
     if (!content.trim()) {
       this.showError("Write something first.");
@@ -94,30 +97,53 @@ export class Composer {
       this.showError(expiration.message);
       return;
     }
-    if (!this.pending || this.pending.content !== content) this.pending = { content, clientMessageId: newClientMessageId() };
+    const retried = this.retry && this.retry.content === content;
+    const clientMessageId = retried ? this.retry.clientMessageId : newClientMessageId();
+    this.retry = null;
+    this.queue.push({ content, clientMessageId, maxCost: this.quota.nextCost(), expirationHours: expiration.hours });
+    this.input.value = "";
+    this.showError("");
+    this.refresh();
+    this.sendQueued();
+  }
+
+  async sendQueued() {
+    if (this.sending) return;
     this.sending = true;
     this.refresh();
-    this.showError("");
     try {
-      await this.send({
-        content,
-        clientMessageId: this.pending.clientMessageId,
-        maxCost: this.quota.nextCost(),
-        expirationHours: expiration.hours,
-      });
-      this.pending = null;
-      this.input.value = "";
-    } catch (error) {
-      this.showError(explain(error));
-      if (error instanceof ApiError && error.status !== 0) this.pending = null;
-      if (error instanceof ApiError && (error.code === "cost_exceeds_max" || error.code === "insufficient_points")) {
-        this.quota.load().catch(() => {});
+      while (this.queue.length) {
+        try {
+          await this.send(this.queue[0]);
+          this.queue.shift();
+        } catch (error) {
+          // What follows a failed text waits with it, so that nothing is sent out of order.
+          this.putBack(this.queue.splice(0), error);
+        }
       }
     } finally {
       this.sending = false;
       this.refresh();
-      this.input.focus();
     }
+  }
+
+  // Unsent texts go back into the box, in order, before whatever was typed since.
+  putBack(drafts, error) {
+    const typed = this.input.value;
+    const caret = this.input === document.activeElement ? this.input.selectionStart : typed.length;
+    const unsent = drafts.map((draft) => draft.content).join("\n");
+    const prefix = typed ? `${unsent}\n` : unsent;
+    this.input.value = prefix + typed;
+    this.input.setSelectionRange(prefix.length + caret, prefix.length + caret);
+    // A lost answer may hide a stored message: the same text sent again keeps its id.
+    const lost = error instanceof ApiError && error.status === 0;
+    if (lost && drafts.length === 1 && !typed) this.retry = drafts[0];
+    this.showError(explain(error));
+    if (error instanceof ApiError && (error.code === "cost_exceeds_max" || error.code === "insufficient_points")) {
+      this.quota.load().catch(() => {});
+    }
+    this.refresh();
+    this.input.focus();
   }
 }
 
@@ -134,6 +160,6 @@ export function explain(error) {
     case "network_error":
       return "Cannot reach the server; your message was not sent. Press Send to try again.";
     default:
-      return error.message;
+      return error.status >= 500 ? "The server failed; your message was not sent. Press Send to try again." : error.message;
   }
 }

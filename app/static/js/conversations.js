@@ -97,7 +97,7 @@ export class ConversationList {
       h(
         "a",
         { href: `/c/${conversation.id}`, "aria-current": conversation.id === this.openId ? "page" : null },
-        h("span", { className: "conv-name" }, other.displayName),
+        personLabel(other, "conv"),
         h("span", { className: "conv-preview" }, preview),
         badge,
       ),
@@ -144,8 +144,7 @@ export class ConversationList {
   }
 
   userButton(user) {
-    const label = user.displayName === user.username ? user.username : `${user.displayName} (@${user.username})`;
-    return h("button", { type: "button", dataset: { username: user.username }, onClick: () => this.start(user) }, label);
+    return h("button", { type: "button", dataset: { username: user.username }, onClick: () => this.start(user) }, personLabel(user, "result"));
   }
 
   async start(user) {
@@ -161,7 +160,26 @@ export class ConversationList {
   }
 }
 
-export function setTitle(text) {
-  setText(byId("chat-title"), text);
-  document.title = `${text} · Messenger`;
+// A person as the UI shows them: the display name (isolated, so right-to-left text cannot
+// reorder what follows) and the @username, which only they have.
+export function personLabel(user, prefix) {
+  return h(
+    "span",
+    { className: `${prefix}-who` },
+    h("bdi", { className: `${prefix}-name` }, user.displayName),
+    " ",
+    h("span", { className: `${prefix}-username` }, `@${user.username}`),
+  );
+}
+
+// The chat header and the tab title: a person, or a plain text such as "Conversation not found".
+export function setTitle(titleOrPerson) {
+  const title = byId("chat-title");
+  if (typeof titleOrPerson === "string") {
+    setText(title, titleOrPerson);
+    document.title = `${titleOrPerson} · Messenger`;
+    return;
+  }
+  title.replaceChildren(personLabel(titleOrPerson, "chat"));
+  document.title = `${titleOrPerson.displayName} (@${titleOrPerson.username}) · Messenger`;
 }
