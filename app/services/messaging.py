@@ -57,7 +57,7 @@ def fetch_messages(
     delivered = _deliver(viewer_id, list(undelivered), conversation_id, now)
     for row in delivered:  # the page shows what was just written, without a reload
         set_committed_value(undelivered[row.id], "delivered_at", now)
-    return MessagePage(rows, has_more, _receipt_events("message:delivered", delivered, _delivered_at(now)))
+    return MessagePage(rows, has_more, _delivery_events(delivered, now))
 
 
 def _page(
@@ -91,8 +91,7 @@ def mark_delivered(
 ) -> list[Event]:
     """Set deliveredAt on messages sent to the recipient that do not have it yet."""
     at = at or clock.now()
-    updated = _deliver(recipient_id, message_ids, conversation_id, at)
-    return _receipt_events("message:delivered", updated, _delivered_at(at))
+    return _delivery_events(_deliver(recipient_id, message_ids, conversation_id, at), at)
 
 
 def _deliver(
@@ -120,8 +119,9 @@ def _deliver(
     )
 
 
-def _delivered_at(at: datetime) -> dict[str, str]:
-    return {"deliveredAt": _iso(at)}
+def _delivery_events(rows: list[sa.Row], at: datetime) -> list[Event]:
+    """The message:delivered events of the rows a delivery receipt changed."""
+    return _receipt_events("message:delivered", rows, {"deliveredAt": _iso(at)})
 
 
 def mark_read(

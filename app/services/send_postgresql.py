@@ -184,14 +184,6 @@ def _prepared(statement: sa.Select) -> tuple[str, sa.TextClause, dict[str, Any]]
 PREPARE_SEND, EXECUTE_SEND, _CONSTANTS = _prepared(build_send_statement())
 
 
-def _execute_send(connection: sa.Connection, params: dict[str, Any]) -> Any:
-    """Run the prepared send, preparing it first on a connection that has not seen it."""
-    if not connection.info.get("send_message_prepared"):
-        connection.exec_driver_sql(PREPARE_SEND)
-        connection.info["send_message_prepared"] = True
-    return connection.execute(EXECUTE_SEND, {**_CONSTANTS, **params}).first()
-
-
 def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettings) -> StoreOutcome:
     """Run the one-statement send for `record` (a messages row); it commits on its own."""
     today = quota.today(settings, record["created_at"])
@@ -226,5 +218,10 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
 
 
 def _send(params: dict[str, Any]) -> Any:
+    """Run the prepared send as a statement of its own, preparing it first on a
+    connection that has not seen it."""
     with single_statement() as connection:
-        return _execute_send(connection, params)
+        if not connection.info.get("send_message_prepared"):
+            connection.exec_driver_sql(PREPARE_SEND)
+            connection.info["send_message_prepared"] = True
+        return connection.execute(EXECUTE_SEND, {**_CONSTANTS, **params}).first()
