@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     SOCKETIO_CHANNEL: str = "messaging"
     SOCKETIO_CORS_ORIGINS: str = ""
     TYPING_EVENTS_PER_SECOND: Positive = 4
+    # A typing indicator lasts this long after its last `typing: true` (the join ack's `typing`).
+    TYPING_TTL_SECONDS: Positive = 6
     SOCKET_EVENTS_PER_SECOND: Positive = 20
 
     DAILY_FREE_MESSAGES: Count = 20
@@ -84,6 +86,7 @@ class Settings(BaseSettings):
     RATELIMIT_ENABLED: bool = True
     RATELIMIT_STORAGE_URI: str = "memory://"
     SEND_RATE_LIMIT: RateLimit = "120 per minute"
+    SEARCH_RATE_LIMIT: RateLimit = "30 per minute"  # per user
     LOGIN_FAILURE_LIMIT: RateLimit = "5 per 15 minutes"  # per (username, address)
     LOGIN_ADDRESS_FAILURE_LIMIT: RateLimit = "50 per 15 minutes"
     # Per username, from addresses it never logged in from: far above what one stranger

@@ -71,6 +71,7 @@ def register_extensions(app: Flask) -> None:
     from app.realtime import events  # registers the socket handlers
     from app.realtime.manager import make_client_manager
     from app.realtime.registry import make_registry
+    from app.realtime.typing_state import make_typing_state
     from app.services.throttle import AuthThrottle
 
     db.init_app(app)
@@ -99,6 +100,12 @@ def register_extensions(app: Flask) -> None:
         app.config.get("SOCKETIO_MESSAGE_QUEUE"), app.config["SOCKETIO_CHANNEL"]
     )
     app.extensions["auth_throttle"] = AuthThrottle(app.config["RATELIMIT_STORAGE_URI"])
+    app.extensions["typing_state"] = make_typing_state(
+        app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+        app.config["RATELIMIT_STORAGE_URI"],
+        app.config["SOCKETIO_CHANNEL"],
+        app.config["TYPING_TTL_SECONDS"],
+    )
 
 
 def register_blueprints(app: Flask) -> None:

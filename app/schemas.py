@@ -5,7 +5,16 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
 
 from app.services.passwords import is_common_password
@@ -104,6 +113,24 @@ class UserSearchQuery(RequestModel):
     limit: Annotated[int, Field(ge=1, le=50)] = 20
 
 
+def _optional_not_null() -> Any:
+    """A field that may be left out but, when present, is not null (its schema shows
+    no default: the absence of the field is what leaves a setting unchanged)."""
+    return Field(None, json_schema_extra=lambda schema: schema.pop("default", None))
+
+
+class ConversationsQuery(RequestModel):
+    archived: bool = False
+
+
+class UpdateConversationRequest(RequestModel):
+    """Only the fields present change; `expirationHours: null` turns the chat's timer off."""
+
+    archived: StrictBool = _optional_not_null()
+    muted: StrictBool = _optional_not_null()
+    expiration_hours: PositiveInt | None = None
+
+
 class CreateConversationRequest(RequestModel):
     receiver_id: uuid.UUID
     points_cost: NonNegativeInt | None = None
@@ -114,6 +141,7 @@ class MessagesQuery(RequestModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 50
     before: uuid.UUID | None = None
     after: uuid.UUID | None = None
+    around: uuid.UUID | None = None
 
 
 class SendMessageRequest(RequestModel):
@@ -127,6 +155,17 @@ class SendMessageRequest(RequestModel):
 class ReadMessagesRequest(RequestModel):
     conversation_id: uuid.UUID
     message_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=500)] | None = None
+
+
+class SearchQuery(RequestModel):
+    # Checked by the search service (400 invalid_query), which trims it first.
+    q: StrictStr = Field(
+        description="2-200 characters after trimming. Every word must match (case and accents "
+        'ignored), the last one also as a prefix; "a quoted phrase" matches as a phrase.'
+    )
+    conversation_id: uuid.UUID | None = None
+    limit: Annotated[int, Field(ge=1, le=50)] = 20
+    before: uuid.UUID | None = Field(None, description="The last result of the previous page")
 
 
 # -- responses --------------------------------------------------------------------------
@@ -170,7 +209,26 @@ class MessageOut(ResponseModel):
 
 class MessagePage(ResponseModel):
     messages: list[MessageOut]
-    has_more: bool
+    has_more: bool = Field(description="Older messages exist (newer ones, with after)")
+    has_more_before: bool | None = Field(None, description="With around: older messages exist")
+    has_more_after: bool | None = Field(None, description="With around: newer messages exist")
+
+
+class Segment(ResponseModel):
+    text: str
+    match: bool
+
+
+class SearchResult(ResponseModel):
+    message: MessageOut
+    segments: list[Segment] = Field(
+        description="The content in pieces that join to it exactly; match marks the words that matched"
+    )
+
+
+class SearchPage(ResponseModel):
+    results: list[SearchResult]
+    has_more: bool = Field(description="Older results exist: ask again with before=<the last one's id>")
 
 
 class ConversationOut(ResponseModel):
@@ -180,6 +238,13 @@ class ConversationOut(ResponseModel):
     updated_at: datetime
     last_message: MessageOut | None
     unread_count: int
+    archived: bool = Field(description="The caller's own: hidden from the main list")
+    muted: bool = Field(description="The caller's own: stays archived, no push")
+    expiration_hours: int | None = Field(
+        description="The chat's disappearing-messages timer, shared by both participants"
+    )
+    expiration_set_by: uuid.UUID | None = Field(description="Who last set the chat's timer")
+    expiration_set_at: datetime | None
 
 
 class ConversationEnvelope(ResponseModel):
@@ -187,8 +252,16 @@ class ConversationEnvelope(ResponseModel):
     points_charged: int
 
 
+class ConversationOne(ResponseModel):
+    conversation: ConversationOut
+
+
 class ConversationList(ResponseModel):
     conversations: list[ConversationOut]
+    archived_count: int = Field(description="How many of the caller's conversations are archived")
+    archived_unread_count: int = Field(
+        description="Unread messages in the caller's archived conversations, all together"
+    )
 
 
 class QuotaOut(ResponseModel):

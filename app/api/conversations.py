@@ -1,5 +1,6 @@
-"""Conversations: start one, list mine."""
+"""Conversations: start one, list mine, change my settings of one."""
 
+import uuid
 from typing import Any
 
 from flask import Blueprint
@@ -7,8 +8,15 @@ from flask_jwt_extended import current_user, jwt_required
 
 from app.api.spec import endpoint
 from app.realtime.notify import publish
-from app.schemas import ConversationEnvelope, ConversationList, CreateConversationRequest
-from app.services import conversations
+from app.schemas import (
+    ConversationEnvelope,
+    ConversationList,
+    ConversationOne,
+    ConversationsQuery,
+    CreateConversationRequest,
+    UpdateConversationRequest,
+)
+from app.services import conversation_settings, conversations
 from app.settings import business_settings
 
 bp = Blueprint("conversations", __name__, url_prefix="/api/conversations")
@@ -34,7 +42,34 @@ def create(body: CreateConversationRequest) -> Any:
 
 @bp.get("")
 @jwt_required()
-@endpoint("My conversations, latest activity first", response=ConversationList)
-def list_mine() -> Any:
+@endpoint(
+    "My conversations (archived=true: the archived ones), latest activity first",
+    query=ConversationsQuery,
+    response=ConversationList,
+)
+def list_mine(query: ConversationsQuery) -> Any:
     """The caller's conversations with their last message and unread count."""
-    return {"conversations": conversations.list_conversations(current_user.id)}
+    return conversations.list_conversations(current_user.id, archived=query.archived)
+
+
+@bp.patch("/<uuid:conversation_id>")
+@jwt_required()
+@endpoint(
+    "Archive, mute (mine) or set the chat's disappearing timer (shared)",
+    body=UpdateConversationRequest,
+    response=ConversationOne,
+    errors=(404,),
+)
+def update(body: UpdateConversationRequest, conversation_id: uuid.UUID) -> Any:
+    """Change the fields present; `expirationHours: null` turns the chat's timer off."""
+    change = conversation_settings.SettingsChange(
+        archived=body.archived,
+        muted=body.muted,
+        sets_timer="expiration_hours" in body.model_fields_set,
+        expiration_hours=body.expiration_hours,
+    )
+    result = conversation_settings.update_settings(
+        conversation_id, current_user.id, change, business_settings()
+    )
+    publish(result.events)
+    return {"conversation": result.conversation}

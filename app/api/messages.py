@@ -39,7 +39,12 @@ def user_rate_key() -> str:
 def fetch(query: MessagesQuery) -> Any:
     """Messages of a conversation around a cursor; expired ones are never returned."""
     page = messaging.fetch_messages(
-        current_user.id, query.conversation_id, limit=query.limit, before=query.before, after=query.after
+        current_user.id,
+        query.conversation_id,
+        limit=query.limit,
+        before=query.before,
+        after=query.after,
+        around=query.around,
     )
     publish(page.events)
     return page
@@ -64,6 +69,7 @@ def send(body: SendMessageRequest) -> Any:
         expiration_hours=body.expiration_hours,
         client_message_id=body.client_message_id,
         max_cost=body.max_cost,
+        chat_timer="expiration_hours" not in body.model_fields_set,
     )
     result = sending.send_message(current_user.id, draft, business_settings())
     publish(result.events)

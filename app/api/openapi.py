@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document, generated from the routes and the schemas that validate them."""
 
+import re
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
@@ -40,16 +41,20 @@ def apply_configured_limits(schemas: dict[str, Any], config: Any) -> None:
                 option["maximum"] = config["MAX_EXPIRATION_HOURS"]
 
 
+# A URL rule's variable (<uuid:conversation_id>) and the schema of each converter used.
+_RULE_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
+_PATH_SCHEMAS = {"uuid": {"type": "string", "format": "uuid"}, "string": {"type": "string"}}
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     """Walk the URL map and describe every endpoint that carries an EndpointSpec."""
-    endpoints: list[tuple[str, str, EndpointSpec]] = []
+    endpoints: list[tuple[str, str, EndpointSpec]] = []  # (URL rule, method, spec)
     for rule in app.url_map.iter_rules():
         spec = getattr(app.view_functions[rule.endpoint], "api_spec", None)
         if spec is None:
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            path = rule.rule.replace("<", "{").replace(">", "}")
-            endpoints.append((path, method.lower(), spec))
+            endpoints.append((rule.rule, method.lower(), spec))
 
     models = {ErrorOut}
     for _, _, spec in endpoints:
@@ -65,14 +70,21 @@ def build_document(app: Flask) -> dict[str, Any]:
         return schema_map[(model, mode)]
 
     paths: dict[str, dict[str, Any]] = {}
-    for path, method, spec in endpoints:
+    for url_rule, method, spec in endpoints:
+        path = _RULE_ARGUMENT.sub(r"{\2}", url_rule)
         operation: dict[str, Any] = {"summary": spec.summary, "responses": {}}
         if spec.auth:
             operation["security"] = [{"bearerAuth": []}]
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS[converter or "string"]}
+            for converter, name in _RULE_ARGUMENT.findall(url_rule)
+        ]
+        if parameters:
+            operation["parameters"] = parameters
         if spec.query is not None:
             properties = definitions["$defs"][spec.query.__name__]["properties"]
             required = set(definitions["$defs"][spec.query.__name__].get("required", []))
-            operation["parameters"] = [
+            operation["parameters"] = parameters + [
                 {"name": name, "in": "query", "required": name in required, "schema": schema}
                 for name, schema in properties.items()
             ]

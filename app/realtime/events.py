@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, request
@@ -22,11 +22,15 @@ from app.extensions import db, socketio
 from app.realtime import notify
 from app.realtime.registry import current_registry
 from app.realtime.schemas import AckPayload, ConversationPayload, TypingPayload
+from app.realtime.typing_state import current_typing_state
 from app.services import conversations, messaging
 
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = ("service_unavailable", "The service is temporarily unavailable; try again shortly.")
+# The conversations a socket remembers having said `typing: true` in (cleared when it
+# closes); beyond this many the oldest is forgotten and its indicator just times out.
+TYPING_REMEMBERED = 64
 Handler = Callable[..., dict[str, Any]]
 
 
@@ -38,6 +42,8 @@ class SocketUser:
     jti: str
     expires_at: float
     recent_events: dict[str, list[float]]
+    # conversation id -> the time its last `typing: true` was recorded, until a false
+    typing_since: dict[str, float] = field(default_factory=dict)
 
     @property
     def user_uuid(self) -> uuid.UUID:
@@ -52,6 +58,14 @@ class SocketUser:
             times.append(now)
         self.recent_events[kind] = times
         return allowed
+
+    def typed(self, conversation_id: str, started_at: float | None) -> None:
+        """Remember this socket's last `typing` in a conversation (None: it said false)."""
+        self.typing_since.pop(conversation_id, None)
+        if started_at is not None:
+            self.typing_since[conversation_id] = started_at
+            if len(self.typing_since) > TYPING_REMEMBERED:
+                self.typing_since.pop(next(iter(self.typing_since)))
 
 
 _sockets: dict[str, SocketUser] = {}
@@ -145,7 +159,7 @@ def _connect(auth: Any) -> None:
 
 @socketio.on("disconnect")
 def on_disconnect(reason: Any = None) -> None:
-    """Forget the socket."""
+    """Forget the socket, and stop the typing indicators it left on."""
     socket = _sockets.pop(request.sid, None)  # type: ignore[attr-defined]
     if socket is not None:
         try:
@@ -154,6 +168,26 @@ def on_disconnect(reason: Any = None) -> None:
             if not is_unavailable(error):
                 raise
             _unavailable(error, "socket disconnect")
+        try:
+            stop_typing(socket)
+        except Exception as error:  # the indicators time out anyway
+            if not is_unavailable(error):
+                raise
+            _unavailable(error, "socket disconnect (typing)")
+        finally:
+            db.session.remove()
+
+
+def stop_typing(socket: SocketUser) -> None:
+    """A closed socket is no longer typing: clear the state it recorded and tell the
+    other participants, unless another socket of the user typed there since."""
+    typing_state = current_typing_state()
+    for conversation_id, started_at in list(socket.typing_since.items()):
+        if typing_state.stop_if_unchanged(conversation_id, socket.user_id, started_at):
+            conversation = uuid.UUID(conversation_id)
+            others = [uid for uid in conversations.participant_ids(conversation) if uid != socket.user_uuid]
+            notify.publish_typing(conversation, socket.user_uuid, False, others)
+    socket.typing_since.clear()
 
 
 def _refused(code: str, message: str) -> dict[str, Any]:
@@ -201,9 +235,24 @@ def client_event(name: str, payload_model: Any, hint: str) -> Callable[[Handler]
 @client_event("join", ConversationPayload, "Send {conversationId}.")
 def on_join(socket: SocketUser, payload: ConversationPayload) -> dict[str, Any]:
     """Open a conversation: refused for one the user is not in. Events reach the
-    user's own room whatever the socket joined."""
+    user's own room whatever the socket joined. The ack says which other participants
+    are typing now (the user's own other tabs are not news to the user)."""
     conversations.require_participant(payload.conversation_id, socket.user_uuid)
-    return {"ok": True}
+    return {"ok": True, "typing": typing_now(payload.conversation_id, socket.user_id)}
+
+
+def typing_now(conversation_id: uuid.UUID, viewer_id: str) -> list[str]:
+    """The participants other than the viewer typing in the conversation now; none when
+    the store cannot be reached (the indicator is a nicety, opening the conversation is not)."""
+    try:
+        typing = current_typing_state().typing(str(conversation_id))
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        _unavailable(error, "socket join (typing)")
+        return []
+    participants = {str(uid) for uid in conversations.participant_ids(conversation_id)}
+    return [user_id for user_id in typing if user_id != viewer_id and user_id in participants]
 
 
 @client_event("leave", ConversationPayload, "Send {conversationId}.")
@@ -214,13 +263,30 @@ def on_leave(socket: SocketUser, payload: ConversationPayload) -> dict[str, Any]
 
 @client_event("typing", TypingPayload, "Send {conversationId, isTyping}.")
 def on_typing(socket: SocketUser, payload: TypingPayload) -> dict[str, Any]:
-    """Relay a typing indicator to the other participants of the conversation."""
+    """Record the typing state (for joins to come) and relay it to the other participants."""
     participants = conversations.participant_ids(payload.conversation_id)
     if socket.user_uuid not in participants:
         return _refused("conversation_not_found", "No such conversation.")
+    record_typing(socket, str(payload.conversation_id), payload.is_typing)
     others = [uid for uid in participants if uid != socket.user_uuid]
     notify.publish_typing(payload.conversation_id, socket.user_uuid, payload.is_typing, others)
     return {"ok": True}
+
+
+def record_typing(socket: SocketUser, conversation_id: str, is_typing: bool) -> None:
+    """Keep the user's typing state where every process sees it; an unreachable store
+    only costs a reloaded page the indicator, so the relay still goes out."""
+    typing_state = current_typing_state()
+    try:
+        if is_typing:
+            socket.typed(conversation_id, typing_state.start(conversation_id, socket.user_id))
+        else:
+            socket.typed(conversation_id, None)
+            typing_state.stop(conversation_id, socket.user_id)
+    except Exception as error:
+        if not is_unavailable(error):
+            raise
+        _unavailable(error, "socket typing")
 
 
 @client_event("message:ack", AckPayload, "Send {messageIds: [id, ...]} (1 to 500 ids).")

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
-from app.database import read_connection, write_transaction
+from app.database import read_connection, read_transaction, write_transaction
 from app.errors import CannotMessageSelf, ConversationNotFound, PriceMismatch, UserNotFound
 from app.extensions import db
 from app.models import Conversation, ConversationParticipant, Message, User, pair_key
@@ -28,6 +28,20 @@ class ConversationView:
     updated_at: datetime
     last_message: Message | None
     unread_count: int
+    archived: bool = False
+    muted: bool = False
+    expiration_hours: int | None = None
+    expiration_set_by: uuid.UUID | None = None
+    expiration_set_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ConversationListing:
+    """One list of the viewer's conversations (archived or not), with the archive's totals."""
+
+    conversations: list[ConversationView]
+    archived_count: int
+    archived_unread_count: int
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,8 @@ def participant_ids(conversation_id: uuid.UUID) -> tuple[uuid.UUID, ...]:
 
 
 def take_next_seq(conversation_id: object) -> sa.Update:
-    """The UPDATE that takes the conversation's next message seq (RETURNING it).
+    """The UPDATE that takes the conversation's next message seq (RETURNING it, and the
+    chat's timer as it stands under the lock).
 
     Its row lock is held until the send commits, so concurrent sends into one
     conversation get their seq in the order they commit, with no gaps as long as the
@@ -78,7 +93,7 @@ def take_next_seq(conversation_id: object) -> sa.Update:
         sa.update(conversations)
         .where(conversations.c.id == conversation_id)
         .values(last_seq=conversations.c.last_seq + 1)
-        .returning(conversations.c.last_seq)
+        .returning(conversations.c.last_seq, conversations.c.expiration_hours)
     )
 
 
@@ -149,9 +164,38 @@ def view_conversation(conversation_id: uuid.UUID, viewer_id: uuid.UUID) -> Conve
     return views[0]
 
 
-def list_conversations(viewer_id: uuid.UUID) -> list[ConversationView]:
-    """The viewer's conversations, latest activity first."""
-    return _views(viewer_id)
+def list_conversations(viewer_id: uuid.UUID, archived: bool = False) -> ConversationListing:
+    """The viewer's archived or other conversations, latest activity first, with how
+    many are archived and how many unread messages those hold."""
+    with read_transaction():
+        views = _views(viewer_id, archived=archived)
+        now = clock.now()
+        totals = db.session.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(_unread_count(viewer_id, now)), 0),
+            )
+            .select_from(Conversation)
+            .join(ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id)
+            .where(
+                ConversationParticipant.user_id == viewer_id, ConversationParticipant.archived_at.is_not(None)
+            )
+        ).one()
+    return ConversationListing(views, int(totals[0]), int(totals[1]))
+
+
+def _unread_count(viewer_id: uuid.UUID, now: datetime) -> sa.ScalarSelect:
+    """The number of visible messages of others the viewer has not read, per conversation."""
+    return (
+        sa.select(sa.func.count())
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.is_read == sa.false(),
+            Message.sender_id != viewer_id,
+            visible_at(now),
+        )
+        .scalar_subquery()
+    )
 
 
 def _aware(moment: datetime | str) -> datetime:
@@ -161,7 +205,9 @@ def _aware(moment: datetime | str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[ConversationView]:
+def _views(
+    viewer_id: uuid.UUID, only: uuid.UUID | None = None, archived: bool | None = None
+) -> list[ConversationView]:
     """Three set-based queries: conversations with counts, participants, last messages."""
     now = clock.now()
     newest_visible = (
@@ -174,22 +220,14 @@ def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[Conversa
     last_activity = sa.func.coalesce(
         newest_visible.with_only_columns(Message.created_at).scalar_subquery(), Conversation.created_at
     )
-    unread_count = (
-        sa.select(sa.func.count())
-        .where(
-            Message.conversation_id == Conversation.id,
-            Message.is_read == sa.false(),
-            Message.sender_id != viewer_id,
-            visible_at(now),
-        )
-        .scalar_subquery()
-    )
     query = (
         sa.select(
             Conversation,
+            ConversationParticipant.archived_at,
+            ConversationParticipant.muted,
             last_message_id.label("last_id"),
             last_activity.label("last_activity"),
-            unread_count.label("unread"),
+            _unread_count(viewer_id, now).label("unread"),
         )
         .join(ConversationParticipant, ConversationParticipant.conversation_id == Conversation.id)
         .where(ConversationParticipant.user_id == viewer_id)
@@ -197,6 +235,9 @@ def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[Conversa
     )
     if only is not None:
         query = query.where(Conversation.id == only)
+    if archived is not None:
+        archive = ConversationParticipant.archived_at
+        query = query.where(archive.is_not(None) if archived else archive.is_(None))
     rows = db.session.execute(query).all()
     if not rows:
         return []
@@ -226,6 +267,11 @@ def _views(viewer_id: uuid.UUID, only: uuid.UUID | None = None) -> list[Conversa
             updated_at=max(row.Conversation.updated_at, _aware(row.last_activity)),
             last_message=last_messages.get(row.last_id) if row.last_id else None,
             unread_count=int(row.unread),
+            archived=row.archived_at is not None,
+            muted=bool(row.muted),
+            expiration_hours=row.Conversation.expiration_hours,
+            expiration_set_by=row.Conversation.expiration_set_by,
+            expiration_set_at=row.Conversation.expiration_set_at,
         )
         for row in rows
     ]

@@ -1,7 +1,7 @@
 """Messages: fetching pages, delivery and read receipts (sending is in app/services/sending.py)."""
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -19,11 +19,14 @@ from app.services.expiry import visible_at
 
 @dataclass(frozen=True)
 class MessagePage:
-    """A page of messages, oldest first."""
+    """A page of messages, oldest first; a page `around` a message also says whether
+    more exist on each side of it."""
 
     messages: list[Message]
     has_more: bool
     events: list[Event] = field(default_factory=list)
+    has_more_before: bool | None = None
+    has_more_after: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -43,36 +46,60 @@ def fetch_messages(
     limit: int,
     before: uuid.UUID | None = None,
     after: uuid.UUID | None = None,
+    around: uuid.UUID | None = None,
 ) -> MessagePage:
-    """A page of visible messages, oldest first; also marks others' messages delivered."""
-    if before is not None and after is not None:
-        raise InvalidCursor("Give either before or after, not both.")
+    """A page of visible messages, oldest first; also marks others' messages delivered.
+
+    `around` gives that message with up to `limit` on either side (hasMore then
+    speaks of the older side, as for the other pages)."""
+    if sum(cursor is not None for cursor in (before, after, around)) > 1:
+        raise InvalidCursor("Give one of before, after or around, not several.")
     require_participant(conversation_id, viewer_id)
     now = clock.now()
     with read_transaction():
-        rows, has_more = _page(conversation_id, limit, before or after, after is not None, now)
-    undelivered = {m.id: m for m in rows if m.sender_id != viewer_id and m.delivered_at is None}
+        if around is not None:
+            older, has_more_before = _page(conversation_id, limit, around, False, now)
+            newer, has_more_after = _page(conversation_id, limit, around, True, now, inclusive=True)
+            page = MessagePage(older + newer, has_more_before, [], has_more_before, has_more_after)
+        else:
+            rows, has_more = _page(conversation_id, limit, before or after, after is not None, now)
+            page = MessagePage(rows, has_more)
+    undelivered = {m.id: m for m in page.messages if m.sender_id != viewer_id and m.delivered_at is None}
     if not undelivered:
-        return MessagePage(rows, has_more)
+        return page
     delivered = _deliver(viewer_id, list(undelivered), conversation_id, now)
     for row in delivered:  # the page shows what was just written, without a reload
         set_committed_value(undelivered[row.id], "delivered_at", now)
-    return MessagePage(rows, has_more, _delivery_events(delivered, now))
+    return replace(page, events=_delivery_events(delivered, now))
 
 
 def _page(
-    conversation_id: uuid.UUID, limit: int, cursor_id: uuid.UUID | None, ascending: bool, now: datetime
+    conversation_id: uuid.UUID,
+    limit: int,
+    cursor_id: uuid.UUID | None,
+    ascending: bool,
+    now: datetime,
+    inclusive: bool = False,
 ) -> tuple[list[Message], bool]:
     """Up to `limit` visible messages next to the cursor in commit order (seq), oldest
-    first, and whether more exist."""
+    first, and whether more exist; `inclusive` adds a visible cursor message itself."""
     query = sa.select(Message).where(Message.conversation_id == conversation_id, visible_at(now))
     if cursor_id is not None:
-        cursor = db.session.scalar(
-            sa.select(Message.seq).where(Message.id == cursor_id, Message.conversation_id == conversation_id)
+        cursor_query = sa.select(Message.seq).where(
+            Message.id == cursor_id, Message.conversation_id == conversation_id
         )
+        cursor = db.session.scalar(cursor_query.where(visible_at(now)) if inclusive else cursor_query)
         if cursor is None:
-            raise InvalidCursor()
-        query = query.where(Message.seq > cursor if ascending else Message.seq < cursor)
+            raise InvalidCursor(
+                "That message is gone (it expired)."
+                if inclusive and db.session.scalar(cursor_query)
+                else None
+            )
+        if inclusive:
+            query = query.where(Message.seq >= cursor)
+            limit += 1
+        else:
+            query = query.where(Message.seq > cursor if ascending else Message.seq < cursor)
     query = query.order_by(Message.seq.asc() if ascending else Message.seq.desc()).limit(limit + 1)
     rows = list(db.session.scalars(query))
     has_more = len(rows) > limit

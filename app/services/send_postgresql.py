@@ -27,6 +27,7 @@ from app.database import single_statement, write_transaction
 from app.models import ConversationParticipant, Message, MessageQuota, PointsTransaction, PointsWallet
 from app.models.types import UTCDateTime, new_id
 from app.services import points, quota
+from app.services.conversation_settings import unarchive_for_new_message
 from app.services.conversations import take_next_seq
 from app.services.send_store import StoreOutcome, sender_recipients
 from app.settings import BusinessSettings
@@ -41,6 +42,7 @@ _param = {
         "sender_id": sa.Uuid(),
         "content": sa.Text(),
         "expires_at": UTCDateTime(),
+        "chat_timer": sa.Boolean(),
         "client_message_id": sa.String(64),
         "now": UTCDateTime(),
         "today": sa.Date(),
@@ -94,7 +96,10 @@ def build_send_statement() -> sa.Select:
         "seq": sequenced.c.last_seq,
         "sender_id": p["sender_id"],
         "content": p["content"],
-        "expires_at": p["expires_at"],
+        "expires_at": sa.case(
+            (p["chat_timer"], p["now"] + sa.func.make_interval(0, 0, 0, 0, sequenced.c.expiration_hours)),
+            else_=p["expires_at"],
+        ),
         "is_expired": sa.false(),
         "delivered_at": sa.null(),
         "is_read": sa.false(),
@@ -110,8 +115,18 @@ def build_send_statement() -> sa.Select:
             list(message_columns),
             sa.select(*message_columns.values()).select_from(priced, sequenced),
         )
-        .returning(Message.__table__.c.id, Message.__table__.c.seq, Message.__table__.c.points_charged)
+        .returning(
+            Message.__table__.c.id,
+            Message.__table__.c.seq,
+            Message.__table__.c.points_charged,
+            Message.__table__.c.expires_at,
+        )
         .cte("message")
+    )
+    unarchived = (
+        unarchive_for_new_message(p["conversation_id"], p["sender_id"])
+        .where(message.c.id.is_not(None))
+        .cte("unarchived")
     )
     count_it = (
         sa.update(quotas)
@@ -162,7 +177,11 @@ def build_send_statement() -> sa.Select:
         balance.label("balance"),
         sa.exists(sa.select(message.c.id)).label("stored"),
         sa.select(message.c.seq).scalar_subquery().label("seq"),
+        sa.select(message.c.expires_at).scalar_subquery().label("expires_at"),
         recipients.label("recipients"),
+        sa.func.array(sa.select(sa.cast(unarchived.c.user_id, sa.Text)).scalar_subquery()).label(
+            "unarchived"
+        ),
     ).add_cte(count_it, ledger)
 
 
@@ -184,12 +203,17 @@ def _prepared(statement: sa.Select) -> tuple[str, sa.TextClause, dict[str, Any]]
 PREPARE_SEND, EXECUTE_SEND, _CONSTANTS = _prepared(build_send_statement())
 
 
-def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettings) -> StoreOutcome:
-    """Run the one-statement send for `record` (a messages row); it commits on its own."""
+def store(
+    record: dict[str, Any], max_cost: int | None, chat_timer: bool, settings: BusinessSettings
+) -> StoreOutcome:
+    """Run the one-statement send for `record` (a messages row); it commits on its own.
+    With `chat_timer` the message expires after the chat's timer, read under the lock
+    that takes its seq."""
     today = quota.today(settings, record["created_at"])
     params = {
         **{name: record[name] for name in ("id", "conversation_id", "sender_id", "content")},
         "expires_at": record["expires_at"],
+        "chat_timer": chat_timer,
         "client_message_id": record["client_message_id"],
         "now": record["created_at"],
         "today": today,
@@ -214,7 +238,9 @@ def store(record: dict[str, Any], max_cost: int | None, settings: BusinessSettin
         row.quota_date, row.messages_sent_today, row.daily_free_limit, row.points_per_message
     )
     claim = quota.QuotaClaim(day, int(row.balance or 0))
-    return StoreOutcome(tuple(row.recipients), claim, bool(row.stored), row.seq)
+    return StoreOutcome(
+        tuple(row.recipients), claim, bool(row.stored), row.seq, False, row.expires_at, tuple(row.unarchived)
+    )
 
 
 def _send(params: dict[str, Any]) -> Any:

@@ -6,7 +6,7 @@ write transaction that commits when the message is stored and rolls back otherwi
 """
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ from app.database import write_transaction
 from app.extensions import db
 from app.models import Message
 from app.services import points, quota
+from app.services.conversation_settings import unarchive_for_new_message
 from app.services.conversations import participant_ids, take_next_seq
 from app.settings import BusinessSettings
 
@@ -26,7 +27,9 @@ class StoreOutcome:
 
     `claim` is None when the sender is not in the conversation; `stored` is true
     when the message (and, for a paid one, the debit and its ledger row) was written,
-    with its `seq`; `duplicate` when the sender had used its clientMessageId before.
+    with its `seq` and `expires_at` (the chat's timer applied when the sender named
+    none); `duplicate` when the sender had used its clientMessageId before;
+    `unarchived`, the recipients whose archived conversation the message brought back.
     """
 
     recipients: tuple[str, ...]  # user ids, as the events address them
@@ -34,6 +37,16 @@ class StoreOutcome:
     stored: bool
     seq: int | None = None
     duplicate: bool = False
+    expires_at: datetime | None = None
+    unarchived: tuple[str, ...] = ()
+
+
+def chat_timer_expiry(record: dict[str, Any], chat_timer: bool, hours: int | None) -> datetime | None:
+    """When the message expires: the chat's timer (`hours`) for a send that named no
+    expiration, the sender's own choice otherwise."""
+    if chat_timer:
+        return record["created_at"] + timedelta(hours=hours) if hours else None
+    return record["expires_at"]
 
 
 class _NotStored(Exception):
@@ -51,19 +64,19 @@ def sender_recipients(record: dict[str, Any]) -> tuple[str, ...] | None:
 
 
 def store_step_by_step(
-    record: dict[str, Any], max_cost: int | None, on: date, settings: BusinessSettings
+    record: dict[str, Any], max_cost: int | None, chat_timer: bool, on: date, settings: BusinessSettings
 ) -> StoreOutcome:
     """Check the participants, claim a quota slot on day `on`, insert, then debit a
     paid message: all in one transaction, rolled back unless the message is stored."""
     try:
         with write_transaction():
-            return _store(record, max_cost, on, settings)
+            return _store(record, max_cost, chat_timer, on, settings)
     except _NotStored as refused:
         return refused.outcome
 
 
 def _store(
-    record: dict[str, Any], max_cost: int | None, on: date, settings: BusinessSettings
+    record: dict[str, Any], max_cost: int | None, chat_timer: bool, on: date, settings: BusinessSettings
 ) -> StoreOutcome:
     recipients = sender_recipients(record)
     if recipients is None:
@@ -71,8 +84,9 @@ def _store(
     claim = quota.claim_slot(record["sender_id"], on, settings)
     if max_cost is not None and claim.cost > max_cost:
         raise _NotStored(StoreOutcome(recipients, claim, False))
-    seq = db.session.scalar(take_next_seq(record["conversation_id"]))
-    record = {**record, "points_charged": claim.cost, "seq": seq}
+    seq, hours = db.session.execute(take_next_seq(record["conversation_id"])).one()
+    expires_at = chat_timer_expiry(record, chat_timer, hours)
+    record = {**record, "points_charged": claim.cost, "seq": seq, "expires_at": expires_at}
     if not _insert_unless_retry(record):
         raise _NotStored(StoreOutcome(recipients, claim, False, duplicate=True))
     if claim.cost:
@@ -86,7 +100,10 @@ def _store(
         if balance is None:
             raise _NotStored(StoreOutcome(recipients, claim, False))
         claim = replace(claim, balance=balance)
-    return StoreOutcome(recipients, claim, True, seq)
+    unarchived = db.session.scalars(unarchive_for_new_message(record["conversation_id"], record["sender_id"]))
+    return StoreOutcome(
+        recipients, claim, True, seq, False, expires_at, tuple(str(uid) for uid in unarchived)
+    )
 
 
 def _insert_unless_retry(record: dict[str, Any]) -> bool:

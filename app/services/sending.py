@@ -21,6 +21,7 @@ from app.models import Message
 from app.models.types import new_id
 from app.schemas import MessageOut, QuotaOut, dump
 from app.services import points, quota, send_postgresql
+from app.services.conversation_settings import updates_for
 from app.services.events import Event
 from app.services.expiry import is_visible
 from app.services.send_store import StoreOutcome, store_step_by_step
@@ -36,6 +37,7 @@ class MessageDraft:
     expiration_hours: int | None = None
     client_message_id: str | None = None
     max_cost: int | None = None
+    chat_timer: bool = False  # no expiration named: the chat's timer applies
 
 
 @dataclass(frozen=True)
@@ -105,12 +107,14 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
         "updated_at": now,
     }
     if db.session.get_bind().dialect.name == "postgresql":
-        outcome = send_postgresql.store(record, draft.max_cost, settings)
+        outcome = send_postgresql.store(record, draft.max_cost, draft.chat_timer, settings)
     else:
-        outcome = store_step_by_step(record, draft.max_cost, quota.today(settings, now), settings)
+        on = quota.today(settings, now)
+        outcome = store_step_by_step(record, draft.max_cost, draft.chat_timer, on, settings)
     if not outcome.stored or outcome.claim is None:
         return _refused(outcome, sender_id, draft, settings)
     record["seq"] = outcome.seq
+    record["expires_at"] = outcome.expires_at
 
     claim = outcome.claim
     record["points_charged"] = claim.cost
@@ -118,6 +122,7 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
     events = [
         Event("message:new", dump(MessageOut, record), outcome.recipients),
         Event("quota:update", dump(QuotaOut, view), (str(sender_id),)),
+        *updates_for(draft.conversation_id, [uuid.UUID(uid) for uid in outcome.unarchived]),
     ]
     return SendResult(record, True, claim.cost == 0, claim.cost, view, events)
 

@@ -26,6 +26,7 @@ PROTECTED = [
     ("POST", "/api/messages/send"),
     ("POST", "/api/messages/read"),
     ("GET", "/api/messages/quota"),
+    ("PATCH", "/api/conversations/<uuid:conversation_id>"),
 ]
 PUBLIC = [
     ("POST", "/api/auth/register"),
@@ -51,6 +52,9 @@ def call(client: Any, method: str, path: str, context: dict[str, str], headers: 
     }
     if method == "POST":
         return client.post(path, json=bodies.get(path), headers=headers)
+    if method == "PATCH":
+        chat_path = path.replace("<uuid:conversation_id>", context["chat"])
+        return client.patch(chat_path, json={"muted": True}, headers=headers)
     return client.get(path, headers=headers)
 
 
@@ -272,6 +276,13 @@ def test_outsider_send_with_a_client_message_id_of_theirs_answers_like_a_missing
     missing = api.send(carol, str(uuid.uuid4()), "hello", clientMessageId="shared-id")
     assert_not_found_like_a_missing_conversation(response, missing)
     assert db_state() == before
+
+
+def test_outsider_settings_change_answers_like_a_missing_conversation(api, alice, carol, chat, history):
+    response = api.update_conversation(carol, chat, archived=True, muted=True, expirationHours=1)
+    missing = api.update_conversation(carol, str(uuid.uuid4()), archived=True, muted=True, expirationHours=1)
+    assert_not_found_like_a_missing_conversation(response, missing)
+    assert api.conversations(alice).json["conversations"][0]["expirationHours"] is None
 
 
 @pytest.mark.parametrize("with_ids", [False, True], ids=["all", "listed"])

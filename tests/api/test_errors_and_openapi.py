@@ -240,7 +240,7 @@ def test_openapi_response_schemas_use_camel_case(document):
 def test_openapi_messages_query_parameters(document):
     fetch = document["paths"]["/api/messages"]["get"]
     parameters = {p["name"]: p for p in fetch["parameters"]}
-    assert set(parameters) == {"conversationId", "limit", "before", "after"}
+    assert set(parameters) == {"conversationId", "limit", "before", "after", "around"}
     assert all(p["in"] == "query" for p in parameters.values())
     assert parameters["conversationId"]["required"] is True
     assert not parameters["limit"]["required"]

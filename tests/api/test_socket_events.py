@@ -1,26 +1,5 @@
 """Socket.IO events in process (Flask-SocketIO's test client); real servers are in tests/realtime."""
 
-import pytest
-
-from app.extensions import socketio
-
-
-@pytest.fixture
-def connect(app, client):
-    """Open a test socket for an account (or with a raw auth payload)."""
-    opened = []
-
-    def open_socket(account=None, auth=None, **kwargs):
-        auth = auth if auth is not None else ({"token": account.token} if account else None)
-        sock = socketio.test_client(app, auth=auth, flask_test_client=client, **kwargs)
-        opened.append(sock)
-        return sock
-
-    yield open_socket
-    for sock in opened:
-        if sock.is_connected():
-            sock.disconnect()
-
 
 def names(sock):
     return [packet["name"] for packet in sock.get_received()]
@@ -125,7 +104,7 @@ def test_typing_is_throttled_per_socket(app, api, alice, bob, chat, connect):
 
 
 def test_join_answers_ok_only_for_my_conversations(api, alice, bob, carol, chat, connect):
-    assert connect(alice).emit("join", {"conversationId": chat}, callback=True) == {"ok": True}
+    assert connect(alice).emit("join", {"conversationId": chat}, callback=True) == {"ok": True, "typing": []}
     refused = connect(carol).emit("join", {"conversationId": chat}, callback=True)
     assert refused["ok"] is False
     bad = connect(alice).emit("join", {"conversationId": "nope"}, callback=True)
@@ -152,7 +131,7 @@ def test_joins_and_acks_are_throttled_per_socket(app, api, alice, bob, chat, con
         for _ in range(limit + 1)
     ]
     assert acks[-1]["error"]["code"] == "rate_limited"
-    assert connect(alice).emit("join", {"conversationId": chat}, callback=True) == {"ok": True}
+    assert connect(alice).emit("join", {"conversationId": chat}, callback=True) == {"ok": True, "typing": []}
 
 
 def test_acking_an_expired_message_changes_nothing_and_tells_nobody(clock, api, alice, bob, chat, connect):

@@ -189,7 +189,7 @@ def test_join_answers_ok_for_my_conversation_and_not_for_a_foreign_one(
     a, b, c, chat = trio(server)
     a_sock, c_sock = sockets.open(server, a, "A"), sockets.open(server, c, "C")
 
-    assert a_sock.call("join", {"conversationId": chat}) == {"ok": True}
+    assert a_sock.call("join", {"conversationId": chat}) == {"ok": True, "typing": []}
     assert a_sock.call("leave", {"conversationId": chat}) == {"ok": True}
     foreign = c_sock.call("join", {"conversationId": chat})
     assert foreign["ok"] is False and foreign["error"]["code"] == "conversation_not_found"

@@ -58,5 +58,8 @@ class Api:
     def quota(self, who: Account) -> Any:
         return self.client.get("/api/messages/quota", headers=who.headers)
 
-    def conversations(self, who: Account) -> Any:
-        return self.client.get("/api/conversations", headers=who.headers)
+    def conversations(self, who: Account, **params: Any) -> Any:
+        return self.client.get("/api/conversations", query_string=params, headers=who.headers)
+
+    def update_conversation(self, who: Account, conversation_id: str, **changes: Any) -> Any:
+        return self.client.patch(f"/api/conversations/{conversation_id}", json=changes, headers=who.headers)
