@@ -72,6 +72,33 @@ def test_receipts_and_typing_cross_processes(server_pair: ServerPair, sockets: S
     a_on_2.assert_quiet("typing")
 
 
+def test_conversation_settings_reach_the_right_sockets_on_every_process(
+    server_pair: ServerPair, sockets: Sockets
+) -> None:
+    p1, p2 = server_pair.first, server_pair.second
+    a, b = p1.account("a"), p1.account("b")
+    chat = p1.conversation(a, b)
+    a_on_2, b_on_1 = sockets.open(p2, a, "A on 2"), sockets.open(p1, b, "B on 1")
+
+    archived = p2.update_conversation(b, chat, archived=True)
+    assert archived.status_code == 200, archived.text
+    assert b_on_1.wait_for("conversation:update")["archived"] is True
+    a_on_2.assert_quiet("conversation:update")  # B's archive is B's own
+
+    marks = b_on_1.mark()
+    p2.sent(a, chat, "wake up")
+    back = b_on_1.wait_for("conversation:update", since=marks)
+    assert back["archived"] is False and back["unreadCount"] == 1
+
+    marks = b_on_1.mark()
+    assert p1.update_conversation(a, chat, expirationHours=8).status_code == 200
+    for sock, since in ((a_on_2, 0), (b_on_1, marks)):
+        timer = sock.wait_for("conversation:update", since=since)
+        assert timer["expirationHours"] == 8 and timer["expirationSetBy"] == a.id, sock.label
+    sent = p2.sent(b, chat, "timed by the chat")["message"]
+    assert sent["expiresAt"] is not None
+
+
 def test_logout_through_one_process_disconnects_the_tokens_sockets_on_the_other(
     server_pair: ServerPair, sockets: Sockets
 ) -> None:

@@ -157,6 +157,12 @@ class RestClient:
             found, more = response.json()["messages"] + found, response.json()["hasMore"]
         return found
 
+    def update_conversation(self, who: Account, conversation_id: str, **changes: Any) -> requests.Response:
+        """PATCH a conversation's settings."""
+        return self.request(
+            "PATCH", f"/api/conversations/{conversation_id}", json=changes, headers=who.headers
+        )
+
     def read(self, who: Account, conversation_id: str, **extra: Any) -> requests.Response:
         """POST /api/messages/read."""
         return self.request(
