@@ -163,8 +163,8 @@ def logout() -> Any:
     return response
 
 
-def app_page(conversation_id: uuid.UUID | None) -> Any:
-    """The messenger shell, for the list (/) or a chat (/c/<id>)."""
+def app_page(conversation_id: uuid.UUID | None, search_page: bool = False) -> Any:
+    """The messenger shell, for the list (/), a chat (/c/<id>) or the search (/search)."""
     user = browser_user()
     if user is None:
         return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
@@ -173,6 +173,7 @@ def app_page(conversation_id: uuid.UUID | None) -> Any:
         "app.html",
         user=user,
         conversation_id=conversation_id,
+        search_page=search_page,
         logout_form=LogoutForm(),
         max_length=settings.max_message_length,
         min_hours=settings.min_expiration_hours,
@@ -191,6 +192,12 @@ def home() -> Any:
 def chat(conversation_id: uuid.UUID) -> Any:
     """A conversation."""
     return app_page(conversation_id)
+
+
+@bp.get("/search")
+def search() -> Any:
+    """Search across my conversations; a result opens the chat at that message."""
+    return app_page(None, search_page=True)
 
 
 @bp.get("/vendor/<path:filename>")

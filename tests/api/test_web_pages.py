@@ -91,6 +91,21 @@ def test_chat_page_has_the_composer_and_security_headers(browser, chat):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_search_page_has_the_search_box_and_needs_a_login(client, browser):
+    response = browser.get("/search?q=lunch")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'id="user-search"' in html and 'id="message-results"' in html
+    assert 'id="composer"' not in html
+    assert "<script>" not in html
+    assert "no-store" in response.headers["Cache-Control"]
+    assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
+    browser.post("/logout", data={"csrf_token": csrf_from(html)})
+    response = browser.get("/search?q=lunch")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/search")
+
+
 def test_api_responses_carry_the_security_headers_too(client):
     response = client.get("/healthz")
     assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -54,7 +54,7 @@ def test_expiration_picker_offers_the_contract_choices_and_custom_hours_set_expi
     ui.open_chat(page, conversation_id)
     picker = page.locator("select#expiration")
     values = picker.locator("option").evaluate_all("options => options.map(o => o.value)")
-    assert values == ["", "1", "8", "24", "168", "custom"]
+    assert values == ["", "off", "1", "8", "24", "168", "custom"]  # "": the chat's timer
     expect(picker).to_have_value("")
     expect(page.locator("input#custom-hours")).to_be_hidden()
 
@@ -68,7 +68,7 @@ def test_expiration_picker_offers_the_contract_choices_and_custom_hours_set_expi
     lifetime = timestamp(message["expiresAt"]) - timestamp(message["createdAt"])
     assert abs(lifetime.total_seconds() - 3 * 3600) < 5, message
 
-    picker.select_option("")
+    picker.select_option("off")
     expect(custom).to_be_hidden()
     ui.send(page, "forever")
     expect(ui.message_with_text(page, "forever")).to_have_count(1)
@@ -95,6 +95,25 @@ def test_typing_shows_in_the_other_window_and_goes_away(
     alice_page.locator("textarea#message-input").press("Enter")
     expect(ui.message_with_text(bob_page, "I am wri")).to_have_count(1)
     expect(indicator).to_be_hidden()
+
+
+def test_typing_shows_at_once_after_a_reload_from_the_join_ack(
+    windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, bob, conversation_id = pair
+    alice_page, bob_page = windows.open(), windows.open()
+    for page, account in ((alice_page, alice), (bob_page, bob)):
+        ui.login(page, account)
+        ui.open_chat(page, conversation_id)
+    indicator = bob_page.locator("#typing-indicator")
+    alice_page.locator("textarea#message-input").press_sequentially("still wri", delay=20)
+    expect(indicator).to_be_visible()
+
+    # Alice types no more, so no typing event reaches the reloaded page: only the join ack
+    # can tell it (within the 3 s before her composer says she stopped).
+    bob_page.reload()
+    expect(bob_page.locator("ol#messages")).to_be_attached()
+    expect(indicator).to_have_text(f"{alice.display_name} is typing…", timeout=2500)
 
 
 def test_older_messages_load_when_scrolling_up_in_order_without_duplicates(

@@ -1,14 +1,17 @@
 // The messenger page: wires the socket, the quota, the conversation list and the chat together.
 import { api } from "./api.js";
 import { ChatView } from "./chat.js";
+import { ChatSettings } from "./chatsettings.js";
 import { Composer } from "./composer.js";
 import { ConversationList, otherParticipant, setTitle } from "./conversations.js";
 import { QuotaDisplay } from "./quota.js";
+import { SearchPanel } from "./search.js";
 import { openSocket } from "./socket.js";
 
 const data = document.body.dataset;
 const me = { id: data.userId, username: data.username, displayName: data.displayName };
 const openId = data.conversationId || null;
+const onSearchPage = document.body.classList.contains("on-search");
 
 const quota = new QuotaDisplay();
 const conversations = new ConversationList({ me, openId, conversationCost: Number(data.conversationCost || 0) });
@@ -27,24 +30,41 @@ socket.on("message:new", (message) => {
   if (chat) chat.messageArrived(message);
 });
 socket.on("conversation:new", (conversation) => conversations.added(conversation));
+socket.on("conversation:update", (conversation) => conversations.updated(conversation));
 socket.on("quota:update", (next) => quota.update(next));
 socket.on("message:read", (payload) => chat && chat.receipts(payload, "read"));
 socket.on("message:delivered", (payload) => chat && chat.receipts(payload, "delivered"));
 socket.on("typing", (payload) => chat && chat.typing(payload));
 
 async function start() {
-  conversations.bindSearch();
+  conversations.bind();
+  new SearchPanel({ me, conversations, conversationCost: Number(data.conversationCost || 0), keepInUrl: onSearchPage }).bind();
   await Promise.all([quota.load(), conversations.load()]);
   if (!openId) return;
-  const conversation = conversations.get(openId);
+  const [conversation] = await conversations.lookup([openId]).catch(() => [null]);
   if (!conversation) {
     setTitle("Conversation not found");
     document.getElementById("composer").hidden = true;
     return;
   }
+  // An archived chat opens with the archived list beside it, where its row is.
+  if (conversation.archived && !conversations.archivedView()) {
+    conversations.view = "archived";
+    conversations.load().catch(() => {});
+  }
   setTitle(otherParticipant(conversation, me.id));
   chat = new ChatView({ conversationId: openId, me, socket, onRead: (id) => conversations.markRead(id) });
   chat.setParticipants(conversation);
+  const settings = new ChatSettings({ me, conversations });
+  settings.bind();
+  settings.show(conversation);
+  conversations.onUpdate((changed) => {
+    if (changed.id === openId) settings.show(changed);
+  });
+  // Joining tells who is typing here now (shown at once after a reload); again after a reconnect.
+  const join = () => socket.emit("join", { conversationId: openId }, (ack) => chat.joined(ack));
+  if (socket.connected) join();
+  socket.on("connect", join);
   const composer = new Composer({
     maxLength: Number(data.maxLength),
     minHours: Number(data.minHours),
@@ -54,7 +74,8 @@ async function start() {
     send: async (draft) => {
       chat.stoppedTyping();
       const body = { conversationId: openId, content: draft.content, clientMessageId: draft.clientMessageId, maxCost: draft.maxCost };
-      if (draft.expirationHours) body.expirationHours = draft.expirationHours;
+      // Without the key the chat's timer applies; null never expires; a number is that.
+      if (!draft.chatTimer) body.expirationHours = draft.expirationHours;
       const { data: sent } = await api("POST", "/api/messages/send", body);
       chat.messageArrived(sent.message);
       conversations.messageArrived(sent.message, { seenNow: true });
@@ -62,7 +83,7 @@ async function start() {
     },
   });
   composer.bind();
-  await chat.load();
+  await chat.load({ around: new URLSearchParams(window.location.search).get("m") || undefined });
   document.getElementById("message-input").focus();
 }
 

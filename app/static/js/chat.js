@@ -1,9 +1,12 @@
-// The chat view: history with older pages on scroll up, live messages, receipts, typing, expiry.
+// The chat view: history with older pages on scroll up (and newer ones on scroll down when
+// opened at a search result), live messages, receipts, typing, expiry.
 import { api, query } from "./api.js";
 import { byId, h, setText } from "./dom.js";
 import { at, formatDateTime, formatTime } from "./time.js";
 
 const PAGE = 50;
+const AROUND = 25; // messages on either side of the one a search result opens
+const HIGHLIGHT_MS = 5000;
 const TYPING_SEND_EVERY_MS = 2000;
 const TYPING_IDLE_MS = 3000;
 const TYPING_SHOW_MS = 5000;
@@ -43,6 +46,11 @@ export class ChatView {
     this.expiry = new Map();
     this.hasOlder = false;
     this.loadingOlder = false;
+    this.hasNewer = false; // opened in the middle (at a search result): newer pages load on scroll down
+    this.loadingNewer = false;
+    this.liveWhileBehind = false;
+    this.highlightId = null;
+    this.highlightTimer = null;
     this.list = byId("messages");
     this.scroller = byId("message-scroller");
     this.typingTimer = null;
@@ -56,20 +64,62 @@ export class ChatView {
     for (const p of conversation.participants) this.names.set(p.id, p.displayName);
   }
 
-  async load() {
-    const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
-    this.merge(data.messages);
-    this.hasOlder = data.hasMore;
-    this.renderHistoryState();
-    this.scrollToBottom();
+  // The newest page, or (`around`: a message id) that message with its neighbours, scrolled to
+  // and highlighted for a moment. A message that is gone (expired) opens the newest page.
+  async load({ around } = {}) {
+    const opened = around ? await this.loadAround(around) : false;
+    if (!opened) {
+      const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
+      this.merge(data.messages);
+      this.hasOlder = data.hasMore;
+      this.renderHistoryState();
+      this.scrollToBottom();
+    }
     this.bindScroll();
+    byId("jump-latest").addEventListener("click", () => this.jumpToLatest().catch(() => {}));
     this.markReadIfVisible();
     document.addEventListener("visibilitychange", () => this.markReadIfVisible());
     window.addEventListener("focus", () => this.markReadIfVisible());
   }
 
+  async loadAround(messageId) {
+    let data;
+    try {
+      ({ data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, around: messageId, limit: AROUND })}`));
+    } catch (error) {
+      if (error.status !== 400 && error.status !== 404) throw error;
+      return false; // not a message of this chat (any more)
+    }
+    this.merge(data.messages);
+    const element = this.elements.get(messageId);
+    if (!element) {
+      this.clear(); // expired in the meantime: the newest page instead, without a gap
+      return false;
+    }
+    this.hasOlder = Boolean(data.hasMoreBefore);
+    this.hasNewer = Boolean(data.hasMoreAfter);
+    this.renderHistoryState();
+    this.highlight(messageId);
+    element.scrollIntoView({ block: "center" });
+    return true;
+  }
+
+  highlight(messageId) {
+    this.highlightId = messageId;
+    const element = this.elements.get(messageId);
+    if (element) element.classList.add("highlight");
+    clearTimeout(this.highlightTimer);
+    this.highlightTimer = setTimeout(() => {
+      this.highlightId = null;
+      const shown = this.elements.get(messageId);
+      if (shown) shown.classList.remove("highlight");
+    }, HIGHLIGHT_MS);
+  }
+
   // After a reconnect: everything after the newest message we have, then fresh receipts.
+  // Opened in the middle, the newer pages load on scroll down instead.
   async catchUp() {
+    if (this.hasNewer) return;
     const newest = this.newestId();
     if (newest) await this.fillGap(newest);
     const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
@@ -110,7 +160,53 @@ export class ChatView {
   bindScroll() {
     this.scroller.addEventListener("scroll", () => {
       if (this.scroller.scrollTop < 80) this.loadOlder();
+      if (this.hasNewer && this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 80) {
+        this.loadNewer().catch(() => {}); // the next scroll tries again
+      }
     });
+  }
+
+  // Opened in the middle: the next page after the newest message shown.
+  async loadNewer() {
+    if (!this.hasNewer || this.loadingNewer) return;
+    this.loadingNewer = true;
+    this.renderHistoryState();
+    try {
+      const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, after: this.newestId(), limit: PAGE })}`);
+      this.merge(data.messages);
+      this.hasNewer = data.hasMore && data.messages.length > 0;
+      if (!this.hasNewer && this.liveWhileBehind) {
+        // A message that arrived while we were behind may have committed after that page.
+        this.liveWhileBehind = false;
+        await this.fillGap(this.newestId());
+      }
+    } finally {
+      this.loadingNewer = false;
+      this.renderHistoryState();
+    }
+  }
+
+  // Leave the middle of the history for the newest page (a button, or sending a message).
+  async jumpToLatest() {
+    const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
+    this.clear();
+    this.merge(data.messages);
+    this.hasOlder = data.hasMore;
+    this.renderHistoryState();
+    this.scrollToBottom();
+    this.markReadIfVisible();
+  }
+
+  // Forget every message shown (before showing another stretch of the history).
+  clear() {
+    for (const cancel of this.expiry.values()) cancel();
+    this.expiry.clear();
+    this.messages.clear();
+    this.elements.clear();
+    this.sorted = [];
+    this.list.replaceChildren();
+    this.hasNewer = false;
+    this.liveWhileBehind = false;
   }
 
   async loadOlder() {
@@ -133,6 +229,8 @@ export class ChatView {
   renderHistoryState() {
     const text = this.loadingOlder ? "Loading older messages…" : this.hasOlder ? "Scroll up for older messages" : this.messages.size ? "Start of the conversation" : "No messages yet. Say hello!";
     setText(byId("history-state"), text);
+    byId("newer-state").hidden = !this.hasNewer;
+    byId("newer-loading").hidden = !this.loadingNewer;
   }
 
   isNearBottom() {
@@ -206,9 +304,10 @@ export class ChatView {
       meta.append(h("span", { className: "expiry-mark", title: `Disappears ${formatDateTime(message.expiresAt)}`, "aria-label": `Disappears ${formatDateTime(message.expiresAt)}`, role: "img" }));
     }
     if (status) meta.append(h("span", { className: `message-status status-${status}` }, status));
+    const highlighted = message.id === this.highlightId ? " highlight" : "";
     const element = h(
       "li",
-      { className: `message ${mine ? "mine" : "theirs"}`, dataset: { messageId: message.id, mine: String(mine) } },
+      { className: `message ${mine ? "mine" : "theirs"}${highlighted}`, dataset: { messageId: message.id, mine: String(mine) } },
       h("p", { className: "message-text" }, message.content),
       meta,
     );
@@ -225,6 +324,21 @@ export class ChatView {
   // Socket events.
   messageArrived(message) {
     if (message.conversationId !== this.conversationId) return;
+    if (this.hasNewer && !this.messages.has(message.id)) {
+      // Opened in the middle: a new message belongs after pages not loaded yet. Our own
+      // brings us to the newest page; someone else's waits for the scroll down.
+      if (message.senderId === this.me.id) {
+        this.jumpToLatest()
+          .then(() => this.merge([message]))
+          .catch(() => {});
+      }
+      else {
+        this.liveWhileBehind = true;
+        this.hideTyping();
+        this.markReadIfVisible();
+      }
+      return;
+    }
     const stick = this.isNearBottom() || message.senderId === this.me.id;
     const newest = this.sorted[this.sorted.length - 1];
     if (newest && message.seq > newest.seq + 1) this.fillGap(newest.id);
@@ -294,6 +408,12 @@ export class ChatView {
     indicator.hidden = false;
     clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_SHOW_MS);
+  }
+
+  // The join ack says who is typing in this chat right now (so a reload shows it at once).
+  joined(ack) {
+    if (!ack || !ack.ok || !Array.isArray(ack.typing)) return;
+    for (const userId of ack.typing) this.typing({ conversationId: this.conversationId, userId, isTyping: true });
   }
 
   hideTyping() {

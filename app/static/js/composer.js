@@ -71,9 +71,11 @@ export class Composer {
     this.error.hidden = !text;
   }
 
+  // "" is the chat's own timer (the send omits expirationHours); "off" never expires (null).
   expirationHours() {
     const value = this.expiration.value;
-    if (value === "") return { ok: true, hours: null };
+    if (value === "") return { ok: true, chatTimer: true, hours: null };
+    if (value === "off") return { ok: true, hours: null };
     const hours = value === "custom" ? Number(this.customHours.value) : Number(value);
     if (!Number.isInteger(hours) || hours < this.minHours || hours > this.maxHours) {
       return { ok: false, message: `Choose a whole number of hours from ${this.minHours} to ${this.maxHours}.` };
@@ -100,7 +102,13 @@ export class Composer {
     const retried = this.retry && this.retry.content === content;
     const clientMessageId = retried ? this.retry.clientMessageId : newClientMessageId();
     this.retry = null;
-    this.queue.push({ content, clientMessageId, maxCost: this.quota.nextCost(), expirationHours: expiration.hours });
+    this.queue.push({
+      content,
+      clientMessageId,
+      maxCost: this.quota.nextCost(),
+      chatTimer: Boolean(expiration.chatTimer),
+      expirationHours: expiration.hours,
+    });
     this.input.value = "";
     this.showError("");
     this.refresh();

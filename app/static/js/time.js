@@ -28,3 +28,22 @@ export function at(iso, callback) {
   arm();
   return () => clearTimeout(handle);
 }
+
+// A day (with the time) for a search result: "14:03" today, "Mar 3, 14:03" this year, else with the year.
+export function formatDate(iso) {
+  const date = new Date(iso);
+  const today = new Date();
+  if (date.toDateString() === today.toDateString()) return formatTime(iso);
+  const options = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  if (date.getFullYear() !== today.getFullYear()) options.year = "numeric";
+  return date.toLocaleString(undefined, options);
+}
+
+// A timer's length for people: "1 hour", "8 hours", "7 days".
+export function formatHours(hours) {
+  if (hours >= 24 && hours % 24 === 0) {
+    const days = hours / 24;
+    return days === 1 ? "24 hours" : `${days} days`;
+  }
+  return hours === 1 ? "1 hour" : `${hours} hours`;
+}
