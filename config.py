@@ -34,10 +34,25 @@ def _rate_limit(text: str) -> str:
     return text
 
 
+# The attachment types an operator may allow (ATTACHMENT_TYPES), decided from the bytes.
+ATTACHMENT_TYPE_NAMES = ("png", "jpeg", "gif", "webp", "pdf", "text", "zip")
+
+
+def _attachment_types(text: str) -> str:
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(ATTACHMENT_TYPE_NAMES))
+    if unknown or not names:
+        raise ValueError(
+            f"must be a comma-separated list of {', '.join(ATTACHMENT_TYPE_NAMES)}, not {text!r}"
+        )
+    return ",".join(dict.fromkeys(names))
+
+
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(ge=1)]
 TimeZone = Annotated[str, AfterValidator(_known_time_zone)]
 RateLimit = Annotated[str, AfterValidator(_rate_limit)]
+AttachmentTypes = Annotated[str, AfterValidator(_attachment_types)]
 
 
 class Settings(BaseSettings):
@@ -93,6 +108,14 @@ class Settings(BaseSettings):
     # can reach (NIST SP 800-63B caps failures per account at 100).
     LOGIN_USERNAME_FAILURE_LIMIT: RateLimit = "100 per 15 minutes"
     REGISTER_RATE_LIMIT: RateLimit = "30 per hour"  # per address
+    UPLOAD_RATE_LIMIT: RateLimit = "30 per minute"  # per user
+
+    UPLOAD_DIR: str = ""  # unset: uploads/ under the instance folder
+    MAX_ATTACHMENT_BYTES: Positive = 25 * 1024 * 1024
+    ATTACHMENT_TYPES: AttachmentTypes = ",".join(ATTACHMENT_TYPE_NAMES)
+    # Bytes one user may upload in any 24 hours (sent or not, deleted or not).
+    UPLOAD_DAILY_BYTES: Positive = 200 * 1024 * 1024
+
     # Proxies in front whose X-Forwarded-For and X-Forwarded-Proto are believed (ProxyFix).
     TRUSTED_PROXIES: Count = 0
 

@@ -48,6 +48,16 @@ class InvalidCursor(AppError):
     message = "The cursor is not a message of this conversation."
 
 
+class InvalidQuery(AppError):
+    code = "invalid_query"
+    message = "The search query is not valid."
+
+
+class InvalidAttachment(AppError):
+    code = "invalid_attachment"
+    message = "The file is damaged or not what its first bytes say it is."
+
+
 class CannotMessageSelf(AppError):
     code = "cannot_message_self"
     message = "You cannot start a conversation with yourself."
@@ -80,6 +90,14 @@ class InvalidCredentials(AppError):
     message = "The username or password is wrong."
 
 
+class WrongPassword(AppError):
+    """A password change whose current password is wrong (403, not 401: the session is fine)."""
+
+    code = "wrong_password"
+    status = 403
+    message = "The current password is not correct."
+
+
 class InsufficientPoints(AppError):
     code = "insufficient_points"
     status = 402
@@ -100,6 +118,23 @@ class UserNotFound(NotFound):
 class ConversationNotFound(NotFound):
     code = "conversation_not_found"
     message = "No such conversation."
+
+
+class AttachmentNotFound(NotFound):
+    code = "attachment_not_found"
+    message = "No such attachment."
+
+
+class AttachmentTooLarge(AppError):
+    code = "attachment_too_large"
+    status = 413
+    message = "The file is too large."
+
+
+class UnsupportedAttachmentType(AppError):
+    code = "unsupported_attachment_type"
+    status = 415
+    message = "This type of file cannot be attached."
 
 
 class Conflict(AppError):

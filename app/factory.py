@@ -73,6 +73,7 @@ def register_extensions(app: Flask) -> None:
     from app.realtime.registry import make_registry
     from app.realtime.typing_state import make_typing_state
     from app.services.throttle import AuthThrottle
+    from app.storage import make_storage
 
     db.init_app(app)
     configure_sqlite(app)
@@ -100,6 +101,7 @@ def register_extensions(app: Flask) -> None:
         app.config.get("SOCKETIO_MESSAGE_QUEUE"), app.config["SOCKETIO_CHANNEL"]
     )
     app.extensions["auth_throttle"] = AuthThrottle(app.config["RATELIMIT_STORAGE_URI"])
+    app.extensions["attachment_storage"] = make_storage(app)
     app.extensions["typing_state"] = make_typing_state(
         app.config.get("SOCKETIO_MESSAGE_QUEUE"),
         app.config["RATELIMIT_STORAGE_URI"],

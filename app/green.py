@@ -84,6 +84,16 @@ def run_blocking(func: Callable[..., T], *args: Any) -> T:
     return func(*args)
 
 
+def pause() -> None:
+    """Let the other green threads run. A loop that reads a socket whose data is already
+    there never waits, so it never yields on its own (an upload streaming over a fast
+    link would hold the process until its last byte)."""
+    if is_patched():
+        import eventlet
+
+        eventlet.sleep(0)
+
+
 def bounded_semaphore(limit: int) -> Any:
     """At most `limit` holders at once; a waiter blocks only itself (its green thread when
     patched, its thread otherwise), never the event loop."""

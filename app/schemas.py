@@ -108,6 +108,15 @@ class LoginRequest(RequestModel):
     password: LoginPassword
 
 
+class ProfileUpdateRequest(RequestModel):
+    display_name: DisplayName
+
+
+class PasswordChangeRequest(RequestModel):
+    current_password: LoginPassword
+    new_password: Password
+
+
 class UserSearchQuery(RequestModel):
     q: text(max_length=32) = ""
     limit: Annotated[int, Field(ge=1, le=50)] = 20
@@ -144,12 +153,25 @@ class MessagesQuery(RequestModel):
     around: uuid.UUID | None = None
 
 
+def _no_repeats(ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("must not name the same attachment twice")
+    return ids
+
+
+AttachmentIds = Annotated[list[uuid.UUID], Field(max_length=10), AfterValidator(_no_repeats)]
+
+
 class SendMessageRequest(RequestModel):
     conversation_id: uuid.UUID
-    content: Text
+    content: Text = Field(description="May be empty when attachmentIds are given")
     expiration_hours: PositiveInt | None = None
     client_message_id: ClientMessageId | None = None
     max_cost: NonNegativeInt | None = None
+    attachment_ids: AttachmentIds = Field(
+        default_factory=list,
+        description="At most 10 of the sender's own uploads (POST /api/attachments) not sent yet",
+    )
 
 
 class ReadMessagesRequest(RequestModel):
@@ -193,6 +215,20 @@ class LoginOut(ResponseModel):
     expired_messages: int
 
 
+class AttachmentOut(ResponseModel):
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int = Field(description="Bytes, as stored (an image after its metadata was removed)")
+    width: int | None = Field(description="Images: pixels")
+    height: int | None
+    has_thumbnail: bool = Field(description="GET /api/attachments/{id}/thumbnail (images, at most 320 px)")
+
+
+class AttachmentEnvelope(ResponseModel):
+    attachment: AttachmentOut
+
+
 class MessageOut(ResponseModel):
     id: uuid.UUID
     conversation_id: uuid.UUID
@@ -205,6 +241,7 @@ class MessageOut(ResponseModel):
     is_read: bool
     read_at: datetime | None
     client_message_id: str | None
+    attachments: list[AttachmentOut]
 
 
 class MessagePage(ResponseModel):

@@ -78,3 +78,22 @@ def registration_limit() -> str | None:
     """Registrations allowed per address in a window; None when rate limits are off."""
     config = current_app.config
     return config["REGISTER_RATE_LIMIT"] if config["RATELIMIT_ENABLED"] else None
+
+
+@dataclass(frozen=True)
+class AttachmentSettings:
+    """What an upload may be: its size, its types, and a user's bytes in any 24 hours."""
+
+    max_bytes: int
+    types: frozenset[str]
+    daily_bytes: int
+
+
+def attachment_settings() -> AttachmentSettings:
+    """The attachment limits of the current app."""
+    config = current_app.config
+    return AttachmentSettings(
+        max_bytes=config["MAX_ATTACHMENT_BYTES"],
+        types=frozenset(config["ATTACHMENT_TYPES"].split(",")),
+        daily_bytes=config["UPLOAD_DAILY_BYTES"],
+    )

@@ -8,6 +8,9 @@ the service's own wsgi.py never registers them.
   ceiling of the send path: HTTP + Flask + one write transaction.
 - POST /bench/ceiling/emit: emits the given payload as `message:new` to a user's room
   (no auth, no database). The floor of the fan-out path: HTTP + Socket.IO emit + websocket.
+- POST /bench/ceiling/upload: the request body streamed to the attachment directory
+  through the same durable write (temporary name, fsync, rename) and nothing else: no
+  auth, no multipart parsing, no type checks, no database. The ceiling of an upload.
 - GET /bench/ceiling/tracemalloc/baseline and /diff: where Python memory went since the
   baseline (only in a process started with BENCH_EXPERIMENT=tracemalloc).
 """
@@ -18,11 +21,12 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, current_app, request
 
 from app import clock
 from app.extensions import db, socketio
 from app.realtime.notify import user_room
+from app.storage import app_storage
 
 ENV_FLAG = "BENCH_CEILING"
 
@@ -64,6 +68,14 @@ def emit() -> Any:
     body = request.get_json()
     socketio.emit("message:new", body["payload"], to=user_room(body["userId"]))
     return {"ok": True}, 200
+
+
+@bp.post("/upload")
+def upload() -> Any:
+    """Stream the raw body into the attachment storage under a new key; nothing else."""
+    request.max_content_length = current_app.config["MAX_ATTACHMENT_BYTES"] + 1024 * 1024
+    size = app_storage().put(f"bare-{uuid.uuid4()}", request.stream)
+    return {"size": size}, 201
 
 
 _baseline: list[tracemalloc.Snapshot] = []

@@ -31,6 +31,8 @@ BENCHMARKS = (
     "memory",
     "processes",
     "capacity",
+    "search",
+    "attachments",
 )
 
 

@@ -103,9 +103,14 @@ class FreshSessionClient(FlaskClient):
 
 
 @pytest.fixture
-def app(database_url: str) -> Iterator[Any]:
-    """The app on an empty database."""
-    application = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, RATELIMIT_ENABLED=True)
+def app(database_url: str, tmp_path: Any) -> Iterator[Any]:
+    """The app on an empty database (attachments stored under the test's own directory)."""
+    application = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        RATELIMIT_ENABLED=True,
+        UPLOAD_DIR=str(tmp_path / "uploads"),
+    )
     application.test_client_class = FreshSessionClient
     forbid_second_connection(application)
     with application.app_context():

@@ -40,6 +40,8 @@ SUMMARY_KEYS = {
     "memory": {"service", "bare", "service_to_bare_ratio"},
     "processes": {"fanout_1p", "fanout_2p", "send_1p", "send_2p", "fanout_ratio", "send_ratio"},
     "capacity": {"capacity_users", "steps"},
+    "search": {"sizes", "p99_growth", "hook_growth_p50", "send", "send_indexed_to_unindexed_ratio"},
+    "attachments": {"throughput", "rss_growth_mib", "healthz_under_uploads", "hook"},
 }
 
 
@@ -86,7 +88,7 @@ def test_quick_mode_writes_every_benchmarks_figures(quick_results: Path) -> None
         raw = json.loads((quick_results / "raw" / f"{name}.json").read_text())
         assert without_samples(raw) == document, f"{name}.json is not raw/{name}.json without its samples"
         assert not any(key in json.dumps(document) for key in SAMPLE_KEYS), name
-        if name == "expiry_scale":  # its rounds are the table sizes, each with its repetitions
+        if name in ("expiry_scale", "search"):  # its rounds are the table sizes, each with its repetitions
             assert all(len(r["samples_ms"]["hook"]) >= 3 for r in raw["rounds"]), name
         else:
             assert len(document["rounds"]) >= 3, f"{name}: fewer than 3 repetitions"

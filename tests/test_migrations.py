@@ -13,6 +13,7 @@ from support.logs import logging_config_kept
 
 from app import create_app
 from app.extensions import db
+from app.models.search_index import SQLITE_FTS_TABLES  # message search: FTS5 and its shadow tables
 from config import TestingConfig
 
 MESSAGE_INDEXES = {
@@ -136,7 +137,7 @@ def test_migrations_upgrade_a_fresh_sqlite_file(tmp_path: Path) -> None:
     with app.app_context():
         try:
             flask_migrate.upgrade()
-            assert table_names() == model_tables() | {"alembic_version"}
+            assert table_names() == model_tables() | SQLITE_FTS_TABLES | {"alembic_version"}
             # SQLAlchemy cannot reflect expression indexes on SQLite, so read sqlite_master instead.
             with db.engine.connect() as conn:
                 indexes = set(
@@ -167,7 +168,7 @@ def test_sqlite_downgrade_to_base_then_upgrade_again(tmp_path: Path) -> None:
             flask_migrate.downgrade(revision="base")
             assert table_names() == {"alembic_version"}
             flask_migrate.upgrade()
-            assert table_names() == model_tables() | {"alembic_version"}
+            assert table_names() == model_tables() | SQLITE_FTS_TABLES | {"alembic_version"}
         finally:
             db.session.remove()
             db.engine.dispose()

@@ -29,6 +29,7 @@ MESSAGES = 100_000
 PAGE_INDEX = "uq_messages_conversation_seq"
 EXPIRY_INDEX = "ix_messages_unexpired_expiry"
 UNREAD_INDEX = "ix_messages_unread"
+ATTACHMENT_INDEX = "ix_attachments_message_id"
 # The services must filter with `= false` (not `IS false`), or PostgreSQL cannot match the
 # partial indexes' predicates and scans the whole conversation instead.
 INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
@@ -84,6 +85,12 @@ FILL_SQL = [
                now() - ({MESSAGES} - g) * interval '1 second',
                now() - ({MESSAGES} - g) * interval '1 second'
         FROM generate_series(1, {MESSAGES}) g""",
+    # An attachment on every fifth message (the after_login hook marks those of expired ones).
+    """INSERT INTO attachments (id, uploader_id, message_id, filename, content_type, size, width, height,
+                                 storage_key, thumbnail_key, created_at, deleted_at)
+        SELECT gen_random_uuid(), sender_id, id, 'f.txt', 'text/plain', 10, NULL, NULL, id::text, NULL,
+               created_at, NULL
+        FROM messages WHERE seq % 5 = 0""",
     "ANALYZE",
 ]
 
@@ -251,21 +258,28 @@ def test_after_login_expiry_update_uses_the_partial_unexpired_expiry_index(plans
     statements = plans_db.capture(lambda: marked.append(expiry.mark_expired_for_user(user)))
     assert marked == [due]
     updates = [s for s in touching_messages(statements) if s.sql.lstrip().upper().startswith("UPDATE")]
-    assert len(updates) == 1, [s.sql for s in statements]
-    plan = plans_db.explain(updates[0])
-    assert seq_scans_on_messages(plan) == [], f"{updates[0].sql}\n{json.dumps(plan, indent=1)}"
-    assert uses_index(plan, EXPIRY_INDEX), f"{updates[0].sql}\n{json.dumps(plan, indent=1)}"
+    # One UPDATE of the messages, and one of their attachments (marked deleted in the same pass).
+    tables = sorted(update.sql.split()[1] for update in updates)
+    assert tables == ["attachments", "messages"], [s.sql for s in statements]
+    for update in updates:
+        plan = plans_db.explain(update)
+        assert seq_scans_on_messages(plan) == [], f"{update.sql}\n{json.dumps(plan, indent=1)}"
+        assert uses_index(plan, EXPIRY_INDEX), f"{update.sql}\n{json.dumps(plan, indent=1)}"
+        if update.sql.split()[1] == "attachments":
+            assert uses_index(plan, ATTACHMENT_INDEX), f"{update.sql}\n{json.dumps(plan, indent=1)}"
 
 
 def test_conversation_list_counts_unread_through_the_partial_unread_index(plans_db: PlansDatabase) -> None:
-    """GET /api/conversations: each unread count reads only unread rows (ix_messages_unread)."""
+    """GET /api/conversations: each unread count (the list's, and the archived chats'
+    total) reads only unread rows (ix_messages_unread)."""
     viewer = user_id(2 * 31)
     statements = plans_db.capture(lambda: conversations.list_conversations(viewer))
     counting = [s for s in touching_messages(statements) if "count(" in s.sql.lower()]
-    assert len(counting) == 1, [s.sql for s in statements]
-    plan = plans_db.explain(counting[0])
-    assert seq_scans_on_messages(plan) == [], f"{counting[0].sql}\n{json.dumps(plan, indent=1)}"
-    assert uses_index(plan, UNREAD_INDEX), f"{counting[0].sql}\n{json.dumps(plan, indent=1)}"
+    assert len(counting) == 2, [s.sql for s in statements]
+    for statement in counting:
+        plan = plans_db.explain(statement)
+        assert seq_scans_on_messages(plan) == [], f"{statement.sql}\n{json.dumps(plan, indent=1)}"
+        assert uses_index(plan, UNREAD_INDEX), f"{statement.sql}\n{json.dumps(plan, indent=1)}"
 
 
 def test_mark_all_read_update_uses_the_partial_unread_index(plans_db: PlansDatabase) -> None:

@@ -5,8 +5,9 @@ from flask import Flask
 
 def register_api(app: Flask) -> None:
     """Register every REST blueprint."""
-    from app.api import conversations, health, messages, openapi, users
+    from app.api import attachments, conversations, health, messages, openapi, search, users
     from app.auth import bp as auth_bp
 
-    for blueprint in (auth_bp, users.bp, conversations.bp, messages.bp, openapi.bp, health.bp):
+    blueprints = (auth_bp, users.bp, conversations.bp, messages.bp, attachments.bp, search.bp, openapi.bp)
+    for blueprint in (*blueprints, health.bp):
         app.register_blueprint(blueprint)

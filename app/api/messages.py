@@ -70,6 +70,7 @@ def send(body: SendMessageRequest) -> Any:
         client_message_id=body.client_message_id,
         max_cost=body.max_cost,
         chat_timer="expiration_hours" not in body.model_fields_set,
+        attachment_ids=tuple(body.attachment_ids),
     )
     result = sending.send_message(current_user.id, draft, business_settings())
     publish(result.events)

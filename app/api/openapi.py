@@ -17,8 +17,8 @@ _ERROR_TEXT = {
     402: "Not enough points (insufficient_points, with required and balance)",
     404: "Not found, or not yours",
     409: "Conflict",
-    413: "Body over 64 KiB",
-    415: "Body is not application/json",
+    413: "Body over 64 KiB (an upload: over MAX_ATTACHMENT_BYTES, attachment_too_large)",
+    415: "Body is not application/json (an upload: a file type not allowed)",
     429: "Rate limited; see Retry-After",
     503: "Database or Redis unreachable; see Retry-After",
 }
@@ -32,8 +32,7 @@ def apply_configured_limits(schemas: dict[str, Any], config: Any) -> None:
         properties = schema.get("properties", {})
         if "content" in properties:
             properties["content"]["maxLength"] = config["MAX_MESSAGE_LENGTH"]
-            properties["content"]["minLength"] = 1
-            properties["content"]["description"] = "Not blank after trimming."
+            properties["content"]["description"] = "Not blank after trimming, unless attachmentIds are given."
         hours = properties.get("expirationHours", {})
         for option in hours.get("anyOf", [hours]):
             if option.get("type") == "integer":
@@ -44,6 +43,17 @@ def apply_configured_limits(schemas: dict[str, Any], config: Any) -> None:
 # A URL rule's variable (<uuid:conversation_id>) and the schema of each converter used.
 _RULE_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 _PATH_SCHEMAS = {"uuid": {"type": "string", "format": "uuid"}, "string": {"type": "string"}}
+
+
+def _upload_body(part: str) -> dict[str, Any]:
+    """A multipart/form-data body of one file part."""
+    schema = {
+        "type": "object",
+        "properties": {part: {"type": "string", "format": "binary"}},
+        "required": [part],
+        "additionalProperties": False,
+    }
+    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
 
 
 def build_document(app: Flask) -> dict[str, Any]:
@@ -93,13 +103,18 @@ def build_document(app: Flask) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": ref(spec.body, "validation")}},
             }
+        if spec.upload is not None:
+            operation["requestBody"] = _upload_body(spec.upload)
         success: dict[str, Any] = {"description": "Success"}
         if spec.response is not None:
             success["content"] = {"application/json": {"schema": ref(spec.response, "serialization")}}
+        if spec.produces is not None:
+            success["content"] = {spec.produces: {"schema": {"type": "string", "format": "binary"}}}
         operation["responses"][str(spec.status)] = success
         for code, description in spec.also:
             operation["responses"][str(code)] = {**success, "description": description}
-        codes = set(spec.errors) | ({400, 413, 415} if spec.body else set()) | ({401} if spec.auth else set())
+        codes = set(spec.errors) | ({400, 413, 415} if spec.body else set())
+        codes |= ({400} if spec.query else set()) | ({401} if spec.auth else set())
         for code in sorted(codes):
             operation["responses"][str(code)] = {
                 "description": _ERROR_TEXT.get(code, "Error"),

@@ -34,6 +34,10 @@ class EndpointSpec:
     tag: str = ""
     # Other success statuses with the same body, and what each means (e.g. 200 for a replay).
     also: tuple[tuple[int, str], ...] = field(default_factory=tuple)
+    # A multipart/form-data body with one file part of this name (the view reads it).
+    upload: str | None = None
+    # The media type of a success that is not JSON (a file: "*/*").
+    produces: str | None = None
 
 
 def _reject_constant(name: str) -> Any:
@@ -98,10 +102,13 @@ def endpoint(
     auth: bool = True,
     errors: tuple[int, ...] = (),
     also: tuple[tuple[int, str], ...] = (),
+    upload: str | None = None,
+    produces: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Validate the body and/or query of a view, answer what it returns (a domain object
     or a dict; `(value, status)` for another success status) through `response`, with
-    `status`, and describe the endpoint for OpenAPI."""
+    `status`, and describe the endpoint for OpenAPI (`upload`: a multipart body with that
+    file part, which the view parses; `produces`: a success that is a file, not JSON)."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -117,7 +124,7 @@ def endpoint(
             return dump(response, value), code
 
         wrapper.api_spec = EndpointSpec(  # type: ignore[attr-defined]
-            summary, body, query, response, status, auth, errors, also=also
+            summary, body, query, response, status, auth, errors, also=also, upload=upload, produces=produces
         )
         return wrapper
 

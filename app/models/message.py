@@ -4,10 +4,11 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app import clock
 from app.extensions import db
+from app.models.attachment import Attachment
 from app.models.types import UTCDateTime, new_id
 
 _UNEXPIRED = sa.text("is_expired = false AND expires_at IS NOT NULL")
@@ -57,3 +58,12 @@ class Message(db.Model):
     points_charged: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
+    # Loaded with the messages, one query per page (selectin), in upload order; deleted ones
+    # (an expired message's, whose bytes are gone) never.
+    attachments: Mapped[list[Attachment]] = relationship(
+        Attachment,
+        primaryjoin=lambda: sa.and_(Attachment.message_id == Message.id, Attachment.deleted_at.is_(None)),
+        order_by=lambda: Attachment.id,
+        lazy="selectin",
+        viewonly=True,
+    )

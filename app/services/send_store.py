@@ -5,6 +5,8 @@ PostgreSQL does the same in one all-or-nothing statement that commits on its own
 write transaction that commits when the message is stored and rolls back otherwise.
 """
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.database import write_transaction
 from app.extensions import db
 from app.models import Message
+from app.services import attachments as uploads
 from app.services import points, quota
 from app.services.conversation_settings import unarchive_for_new_message
 from app.services.conversations import participant_ids, take_next_seq
@@ -29,7 +32,8 @@ class StoreOutcome:
     when the message (and, for a paid one, the debit and its ledger row) was written,
     with its `seq` and `expires_at` (the chat's timer applied when the sender named
     none); `duplicate` when the sender had used its clientMessageId before;
-    `unarchived`, the recipients whose archived conversation the message brought back.
+    `unarchived`, the recipients whose archived conversation the message brought back;
+    `attachments`, the uploads the message took (step by step only).
     """
 
     recipients: tuple[str, ...]  # user ids, as the events address them
@@ -39,6 +43,7 @@ class StoreOutcome:
     duplicate: bool = False
     expires_at: datetime | None = None
     unarchived: tuple[str, ...] = ()
+    attachments: tuple[Any, ...] = ()
 
 
 def chat_timer_expiry(record: dict[str, Any], chat_timer: bool, hours: int | None) -> datetime | None:
@@ -64,24 +69,43 @@ def sender_recipients(record: dict[str, Any]) -> tuple[str, ...] | None:
 
 
 def store_step_by_step(
-    record: dict[str, Any], max_cost: int | None, chat_timer: bool, on: date, settings: BusinessSettings
+    record: dict[str, Any],
+    max_cost: int | None,
+    chat_timer: bool,
+    on: date,
+    settings: BusinessSettings,
+    attachment_ids: Sequence[uuid.UUID] = (),
 ) -> StoreOutcome:
-    """Check the participants, claim a quota slot on day `on`, insert, then debit a
-    paid message: all in one transaction, rolled back unless the message is stored."""
+    """Check the participants, claim a quota slot on day `on`, lock and check the uploads
+    to attach, insert, debit a paid message, attach: all in one transaction, rolled back
+    unless the message is stored (ValidationFailed, for uploads that cannot be attached,
+    rolls it back too)."""
     try:
         with write_transaction():
-            return _store(record, max_cost, chat_timer, on, settings)
+            return _store(record, max_cost, chat_timer, on, settings, attachment_ids)
     except _NotStored as refused:
         return refused.outcome
 
 
 def _store(
-    record: dict[str, Any], max_cost: int | None, chat_timer: bool, on: date, settings: BusinessSettings
+    record: dict[str, Any],
+    max_cost: int | None,
+    chat_timer: bool,
+    on: date,
+    settings: BusinessSettings,
+    attachment_ids: Sequence[uuid.UUID],
 ) -> StoreOutcome:
     recipients = sender_recipients(record)
     if recipients is None:
         return StoreOutcome((), None, False)
     claim = quota.claim_slot(record["sender_id"], on, settings)
+    attached: list[Any] = []
+    if attachment_ids:
+        # The quota row lock serialises the sender's sends: a retry of this clientMessageId
+        # now finds the first message (a replay), not its uploads already sent (a refusal).
+        if _client_message_id_used(record):
+            raise _NotStored(StoreOutcome(recipients, claim, False, duplicate=True))
+        attached = uploads.lock_for_send(record["sender_id"], attachment_ids)
     if max_cost is not None and claim.cost > max_cost:
         raise _NotStored(StoreOutcome(recipients, claim, False))
     seq, hours = db.session.execute(take_next_seq(record["conversation_id"])).one()
@@ -100,9 +124,25 @@ def _store(
         if balance is None:
             raise _NotStored(StoreOutcome(recipients, claim, False))
         claim = replace(claim, balance=balance)
+    if attached:
+        uploads.attach(attached, record["id"])
     unarchived = db.session.scalars(unarchive_for_new_message(record["conversation_id"], record["sender_id"]))
-    return StoreOutcome(
-        recipients, claim, True, seq, False, expires_at, tuple(str(uid) for uid in unarchived)
+    brought_back = tuple(str(uid) for uid in unarchived)
+    return StoreOutcome(recipients, claim, True, seq, False, expires_at, brought_back, tuple(attached))
+
+
+def _client_message_id_used(record: dict[str, Any]) -> bool:
+    """Whether the sender already has a message with this send's clientMessageId."""
+    if record["client_message_id"] is None:
+        return False
+    return (
+        db.session.scalar(
+            sa.select(Message.id).where(
+                Message.sender_id == record["sender_id"],
+                Message.client_message_id == record["client_message_id"],
+            )
+        )
+        is not None
     )
 
 

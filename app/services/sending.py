@@ -3,7 +3,7 @@
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,7 @@ from app.services import points, quota, send_postgresql
 from app.services.conversation_settings import updates_for
 from app.services.events import Event
 from app.services.expiry import is_visible
+from app.services.send_postgresql import CLIENT_MESSAGE_ID_UNIQUE
 from app.services.send_store import StoreOutcome, store_step_by_step
 from app.settings import BusinessSettings
 
@@ -38,6 +39,7 @@ class MessageDraft:
     client_message_id: str | None = None
     max_cost: int | None = None
     chat_timer: bool = False  # no expiration named: the chat's timer applies
+    attachment_ids: tuple[uuid.UUID, ...] = ()  # the sender's unsent uploads
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def is_blank(content: str) -> bool:
 def check_draft(draft: MessageDraft, settings: BusinessSettings) -> None:
     """Apply the configured content and expiration rules; raises ValidationFailed."""
     problems = []
-    if is_blank(draft.content):
+    if is_blank(draft.content) and not draft.attachment_ids:
         problems.append({"field": "content", "message": "must not be blank"})
     elif len(draft.content) > settings.max_message_length:
         problems.append(
@@ -85,13 +87,27 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
 
     The quota row is locked first and counts the slot; only a paid message locks
     the wallet, debits it (never below zero) and writes its ledger row. On
-    PostgreSQL that is one all-or-nothing statement; elsewhere one statement per
-    step in one write transaction. A retry with a used clientMessageId answers with
-    the first message and charges nothing; a refusal writes nothing.
+    PostgreSQL that is one all-or-nothing statement; elsewhere, and for a send with
+    attachments everywhere, one statement per step in one write transaction. A retry
+    with a used clientMessageId answers with the first message and charges nothing; a
+    refusal writes nothing.
     """
     check_draft(draft, settings)
     now = clock.now()
-    record = {
+    if draft.attachment_ids:
+        return _send_with_attachments(sender_id, draft, settings, now)
+    record = _new_record(sender_id, draft, now)
+    if db.session.get_bind().dialect.name == "postgresql":
+        outcome = send_postgresql.store(record, draft.max_cost, draft.chat_timer, settings)
+    else:
+        on = quota.today(settings, now)
+        outcome = store_step_by_step(record, draft.max_cost, draft.chat_timer, on, settings)
+    return _stored(outcome, record, sender_id, draft, settings)
+
+
+def _new_record(sender_id: uuid.UUID, draft: MessageDraft, now: datetime) -> dict[str, Any]:
+    """The messages row a send would insert (seq and the chat timer's expiry come later)."""
+    return {
         "id": new_id(),
         "conversation_id": draft.conversation_id,
         "sender_id": sender_id,
@@ -106,15 +122,41 @@ def send_message(sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSe
         "created_at": now,
         "updated_at": now,
     }
-    if db.session.get_bind().dialect.name == "postgresql":
-        outcome = send_postgresql.store(record, draft.max_cost, draft.chat_timer, settings)
-    else:
-        on = quota.today(settings, now)
-        outcome = store_step_by_step(record, draft.max_cost, draft.chat_timer, on, settings)
+
+
+def _send_with_attachments(
+    sender_id: uuid.UUID, draft: MessageDraft, settings: BusinessSettings, now: datetime
+) -> SendResult:
+    """A send with attachments goes step by step on every database: in the same write
+    transaction as the quota and points it locks the uploads (after the quota row, in id
+    order), checks they are the sender's and unsent, and points them at the message. Two
+    sends naming one upload attach it once; a refused send leaves the uploads unsent."""
+    record = _new_record(sender_id, draft, now)
+    on = quota.today(settings, now)
+    try:
+        outcome = store_step_by_step(
+            record, draft.max_cost, draft.chat_timer, on, settings, draft.attachment_ids
+        )
+    except sa.exc.IntegrityError as error:  # PostgreSQL: the clientMessageId was used meanwhile
+        if getattr(getattr(error.orig, "diag", None), "constraint_name", None) != CLIENT_MESSAGE_ID_UNIQUE:
+            raise
+        outcome = StoreOutcome((), None, False, duplicate=True)
+    return _stored(outcome, record, sender_id, draft, settings)
+
+
+def _stored(
+    outcome: StoreOutcome,
+    record: dict[str, Any],
+    sender_id: uuid.UUID,
+    draft: MessageDraft,
+    settings: BusinessSettings,
+) -> SendResult:
+    """The result of a stored send with its events, or the refusal or replay."""
     if not outcome.stored or outcome.claim is None:
         return _refused(outcome, sender_id, draft, settings)
     record["seq"] = outcome.seq
     record["expires_at"] = outcome.expires_at
+    record["attachments"] = list(outcome.attachments)
 
     claim = outcome.claim
     record["points_charged"] = claim.cost
@@ -155,7 +197,11 @@ def _replay(
     earlier: Message, draft: MessageDraft, sender_id: uuid.UUID, settings: BusinessSettings
 ) -> SendResult:
     """Answer a retry with the message first created; charge nothing, emit nothing."""
-    if earlier.conversation_id != draft.conversation_id or earlier.content != draft.content:
+    if (
+        earlier.conversation_id != draft.conversation_id
+        or earlier.content != draft.content
+        or sorted(attachment.id for attachment in earlier.attachments) != sorted(draft.attachment_ids)
+    ):
         raise ClientMessageIdReused()
     if not is_visible(earlier, clock.now()):  # an expired message is gone, even to its sender
         raise ClientMessageIdReused()

@@ -6,6 +6,7 @@ answers exactly as one that does not exist, and nothing changes.
 """
 
 import base64
+import io
 import json
 import uuid
 from datetime import timedelta
@@ -13,12 +14,16 @@ from typing import Any
 
 import jwt
 import pytest
+from support.settings import PASSWORD
 from support.snapshot import db_state
+from support.uploads import image_bytes, uploaded
 
 # (method, path) of every endpoint that needs a token; the request each sends is built below
 PROTECTED = [
     ("POST", "/api/auth/logout"),
     ("GET", "/api/auth/me"),
+    ("PATCH", "/api/auth/me"),
+    ("POST", "/api/auth/password"),
     ("GET", "/api/users"),
     ("POST", "/api/conversations/create"),
     ("GET", "/api/conversations"),
@@ -26,7 +31,11 @@ PROTECTED = [
     ("POST", "/api/messages/send"),
     ("POST", "/api/messages/read"),
     ("GET", "/api/messages/quota"),
+    ("GET", "/api/search"),
     ("PATCH", "/api/conversations/<uuid:conversation_id>"),
+    ("POST", "/api/attachments"),
+    ("GET", "/api/attachments/<uuid:attachment_id>"),
+    ("GET", "/api/attachments/<uuid:attachment_id>/thumbnail"),
 ]
 PUBLIC = [
     ("POST", "/api/auth/register"),
@@ -45,13 +54,25 @@ def call(client: Any, method: str, path: str, context: dict[str, str], headers: 
         return client.get(path, query_string={"q": "b"}, headers=headers)
     if path == "/api/messages":
         return client.get(path, query_string={"conversationId": context["chat"]}, headers=headers)
+    if path == "/api/attachments":
+        photo = {"file": (io.BytesIO(image_bytes("PNG")), "photo.png", "image/png")}
+        return client.post(path, data=photo, headers=headers, content_type="multipart/form-data")
+    if "<uuid:attachment_id>" in path:
+        response = client.get(path.replace("<uuid:attachment_id>", context["attachment"]), headers=headers)
+        response.close()
+        return response
+    if path == "/api/search":
+        return client.get(path, query_string={"q": "hello"}, headers=headers)
     bodies = {
         "/api/conversations/create": {"receiverId": context["carol"]},
         "/api/messages/send": {"conversationId": context["chat"], "content": "hi"},
         "/api/messages/read": {"conversationId": context["chat"]},
+        "/api/auth/password": {"currentPassword": PASSWORD, "newPassword": "a-new-passphrase-42"},
     }
     if method == "POST":
         return client.post(path, json=bodies.get(path), headers=headers)
+    if path == "/api/auth/me":
+        return client.patch(path, json={"displayName": "Renamed"}, headers=headers)
     if method == "PATCH":
         chat_path = path.replace("<uuid:conversation_id>", context["chat"])
         return client.patch(chat_path, json={"muted": True}, headers=headers)
@@ -131,8 +152,9 @@ TOKEN_KINDS = [
 
 
 @pytest.fixture
-def context(alice: Any, bob: Any, carol: Any, chat: str) -> dict[str, str]:
-    return {"chat": chat, "carol": carol.id}
+def context(client: Any, alice: Any, bob: Any, carol: Any, chat: str) -> dict[str, str]:
+    photo = uploaded(client, alice, image_bytes("PNG"), "photo.png")  # alice's, not sent yet
+    return {"chat": chat, "carol": carol.id, "attachment": photo["id"]}
 
 
 # -- every protected endpoint needs a valid token -----------------------------------------

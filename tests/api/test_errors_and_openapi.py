@@ -195,8 +195,10 @@ def test_openapi_send_message_request_forbids_unknown_fields_in_camel_case(docum
         "expirationHours",
         "clientMessageId",
         "maxCost",
+        "attachmentIds",
     }
     assert set(schema["required"]) == {"conversationId", "content"}
+    assert schema["properties"]["attachmentIds"]["maxItems"] == 10
     assert schema["properties"]["conversationId"]["format"] == "uuid"
     for name in ("expirationHours", "maxCost"):
         types = {option.get("type") for option in schema["properties"][name]["anyOf"]}
@@ -211,7 +213,10 @@ def test_openapi_every_request_body_forbids_unknown_fields_in_camel_case(documen
         if "requestBody" not in operation:
             continue
         bodies += 1
-        schema = _resolve(document, operation["requestBody"]["content"]["application/json"]["schema"])
+        content = operation["requestBody"]["content"]
+        media_type = "application/json" if path != "/api/attachments" else "multipart/form-data"
+        assert set(content) == {media_type}, (path, method)
+        schema = _resolve(document, content[media_type]["schema"])
         assert schema["additionalProperties"] is False, (path, method)
         for name in schema["properties"]:
             assert CAMEL_CASE.match(name), (path, method, name)
@@ -225,9 +230,11 @@ def test_openapi_post_endpoints_with_a_body_describe_it(document):
     assert with_body == {
         "/api/auth/register",
         "/api/auth/login",
+        "/api/auth/password",
         "/api/conversations/create",
         "/api/messages/send",
         "/api/messages/read",
+        "/api/attachments",
     }
 
 

@@ -59,7 +59,9 @@ def test_message_has_every_field_of_the_contract(api, alice, chat):
         "isRead",
         "readAt",
         "clientMessageId",
+        "attachments",
     }
+    assert message["attachments"] == []
     assert message["senderId"] == alice.id
     assert message["createdAt"].endswith("Z")
     assert message["isRead"] is False and message["deliveredAt"] is None

@@ -55,6 +55,9 @@ class Api:
             "/api/messages/read", json={"conversationId": conversation_id, **extra}, headers=who.headers
         )
 
+    def search(self, who: Account, q: str, **params: Any) -> Any:
+        return self.client.get("/api/search", query_string={"q": q, **params}, headers=who.headers)
+
     def quota(self, who: Account) -> Any:
         return self.client.get("/api/messages/quota", headers=who.headers)
 

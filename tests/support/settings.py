@@ -22,6 +22,7 @@ DEFAULT_SETTINGS = {
     "PASSWORD_HASH_TIME_COST": "1",
     "PASSWORD_HASH_MEMORY_KIB": "8",
     "REGISTER_RATE_LIMIT": "100000 per hour",  # the suites register many users from one address
+    "SEARCH_RATE_LIMIT": "100000 per minute",  # fuzzing and load suites search far more than people do
     "JWT_COOKIE_SECURE": "false",  # live servers are plain http://127.0.0.1
     "DAILY_FREE_MESSAGES": "20",
     "POINTS_PER_MESSAGE": "10",

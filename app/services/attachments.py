@@ -1,0 +1,365 @@
+"""Attachments: uploading one (its type from its bytes, images cleaned), who may read it,
+attaching uploads to a send, and deleting the bytes of expired and never-sent ones.
+
+No timers: an attachment is readable while its message is visible (expires_at not yet
+passed), its bytes are deleted by the after_login hook that marks the message expired,
+and uploads never sent are deleted at their uploader's next upload or login once a day
+old. Bytes are deleted only after the transaction that marked their rows committed.
+"""
+
+import io
+import tempfile
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
+
+from app import clock, green
+from app.database import read_transaction, write_transaction
+from app.errors import (
+    AttachmentNotFound,
+    AttachmentTooLarge,
+    InvalidAttachment,
+    RateLimited,
+    ValidationFailed,
+)
+from app.extensions import db
+from app.models import Attachment, ConversationParticipant, Message, User
+from app.models.types import new_id
+from app.services.attachment_files import (
+    HEAD_BYTES,
+    Check,
+    FileKind,
+    checks_for,
+    clean_filename,
+    clean_image,
+    sniff,
+)
+from app.services.expiry import visible_at
+from app.settings import AttachmentSettings
+from app.storage import Storage, delete_all
+
+UNSENT_LIFETIME = timedelta(days=1)
+ALLOWANCE_WINDOW = timedelta(days=1)
+MAX_PER_MESSAGE = 10
+STREAM_CHUNK = 64 * 1024
+# Images decoded at once per process (each may hold MAX_IMAGE_PIXELS x 4 bytes); others wait
+# without blocking the event loop.
+IMAGE_WORKERS = 2
+NOT_USABLE = "must each be an upload of yours that was not sent yet"
+
+_image_slots: Any = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An incoming file: the name the client gave, its bytes (read to the end), and the
+    least it will weigh by what the client announced, checked against the daily
+    allowance before reading (the exact size is checked once stored)."""
+
+    filename: str | None
+    stream: BinaryIO
+    at_least: int = 0
+
+
+@dataclass(frozen=True)
+class _Stored:
+    kind: FileKind
+    size: int
+    width: int | None
+    height: int | None
+    storage_key: str
+    thumbnail_key: str | None
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key in (self.storage_key, self.thumbnail_key) if key]
+
+
+def upload_attachment(
+    uploader_id: uuid.UUID, upload: Upload, settings: AttachmentSettings, storage: Storage
+) -> Attachment:
+    """Store an upload and record it, unsent; first delete the uploader's day-old unsent ones.
+
+    The file streams to storage in chunks (never whole in memory) and is refused with
+    nothing kept when it is empty, larger than `max_bytes`, of a type not allowed (415),
+    damaged, or over the uploader's bytes of the last 24 hours (429). No database
+    connection is held while it streams.
+    """
+    sweep_unsent(uploader_id, storage)
+    now = clock.now()
+    with read_transaction():
+        _check_allowance(uploader_id, upload.at_least, settings, now)
+    attachment_id = new_id()
+    stored = _store_file(attachment_id, upload, settings, storage)
+    try:
+        with write_transaction():
+            _lock_uploads_of(uploader_id)
+            _check_allowance(uploader_id, stored.size, settings, now)
+            attachment = Attachment(
+                id=attachment_id,
+                uploader_id=uploader_id,
+                message_id=None,
+                filename=clean_filename(upload.filename, stored.kind),
+                content_type=stored.kind.content_type,
+                size=stored.size,
+                width=stored.width,
+                height=stored.height,
+                storage_key=stored.storage_key,
+                thumbnail_key=stored.thumbnail_key,
+                created_at=clock.now(),  # when it was stored (a long upload started earlier)
+            )
+            db.session.add(attachment)
+    except BaseException:
+        delete_all(storage, stored.keys)
+        raise
+    return attachment
+
+
+def _check_allowance(
+    uploader_id: uuid.UUID, adding: int, settings: AttachmentSettings, now: datetime
+) -> None:
+    """RateLimited when the uploader's bytes of the last 24 hours plus `adding` exceed the
+    daily allowance; Retry-After is when the oldest of them leaves the window."""
+    used, oldest = db.session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(Attachment.size), 0), sa.func.min(Attachment.created_at)
+        ).where(Attachment.uploader_id == uploader_id, Attachment.created_at > now - ALLOWANCE_WINDOW)
+    ).one()
+    if int(used) + adding <= settings.daily_bytes:
+        return
+    oldest = _aware(oldest) if oldest is not None else now
+    retry_after = (oldest + ALLOWANCE_WINDOW - now).total_seconds()
+    raise RateLimited(
+        retry_after,
+        f"You have uploaded {int(used):,} bytes in the last 24 hours; the allowance is "
+        f"{settings.daily_bytes:,} bytes.",
+    )
+
+
+def _aware(moment: datetime | str) -> datetime:
+    """A timestamp from an aggregate (SQLite returns text, PostgreSQL an aware value)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _lock_uploads_of(uploader_id: uuid.UUID) -> None:
+    """Serialise one user's upload records (the allowance check), on PostgreSQL with the
+    user row's FOR NO KEY UPDATE lock, which does not block rows that reference the user.
+    SQLite's write transaction is exclusive already."""
+    db.session.execute(sa.select(User.id).where(User.id == uploader_id).with_for_update(key_share=True))
+
+
+def _store_file(
+    attachment_id: uuid.UUID, upload: Upload, settings: AttachmentSettings, storage: Storage
+) -> _Stored:
+    """Decide the type from the first bytes, then stream the rest through its checks into
+    storage (an image through Pillow first); nothing is kept when a check fails."""
+    head = _read_head(upload.stream)
+    if not head:
+        raise InvalidAttachment("The file is empty.")
+    kind = sniff(head, settings.types)
+    stream = _CheckedStream(head, upload.stream, settings.max_bytes, checks_for(kind, head))
+    key = str(attachment_id)
+    if kind.pillow_format is None:
+        return _Stored(kind, storage.put(key, stream), None, None, key, None)
+    with tempfile.TemporaryFile() as scratch:
+        while chunk := stream.read(STREAM_CHUNK):
+            scratch.write(chunk)
+        scratch.seek(0)
+        with _image_slot():
+            clean = green.run_blocking(clean_image, scratch, kind)
+    thumbnail_key = f"{key}.thumb"
+    with clean.data:
+        size = storage.put(key, clean.data)
+    try:
+        storage.put(thumbnail_key, io.BytesIO(clean.thumbnail))
+    except BaseException:
+        storage.delete(key)
+        raise
+    return _Stored(kind, size, clean.width, clean.height, key, thumbnail_key)
+
+
+def _image_slot() -> Any:
+    """One of IMAGE_WORKERS slots for decoding an image (made on first use, per process)."""
+    global _image_slots
+    if _image_slots is None:
+        _image_slots = green.bounded_semaphore(IMAGE_WORKERS)
+    return _image_slots
+
+
+def _read_head(stream: BinaryIO) -> bytes:
+    """Up to HEAD_BYTES first bytes (fewer only for a shorter file)."""
+    parts: list[bytes] = []
+    length = 0
+    while length < HEAD_BYTES:
+        chunk = stream.read(HEAD_BYTES - length)
+        if not chunk:
+            break
+        parts.append(chunk)
+        length += len(chunk)
+    return b"".join(parts)
+
+
+class _CheckedStream:
+    """The file's bytes (the head already read, then the rest), counted against the size
+    limit and fed to the checks of its kind; the end of the file runs their final checks,
+    so a bad file fails while it is being stored and nothing is kept."""
+
+    def __init__(self, head: bytes, rest: BinaryIO, limit: int, checks: list[Check]) -> None:
+        self._pending = head
+        self._rest = rest
+        self._limit = limit
+        self._checks = checks
+        self._done = False
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """The next chunk (at most STREAM_CHUNK bytes), or b"" at the end."""
+        if self._done:
+            return b""
+        if self._pending:
+            chunk, self._pending = self._pending, b""
+        else:
+            chunk = self._rest.read(STREAM_CHUNK)
+        if not chunk:
+            self._done = True
+            for check in self._checks:
+                check.finish()
+            return b""
+        self.size += len(chunk)
+        if self.size > self._limit:
+            raise AttachmentTooLarge(
+                f"The file is larger than {self._limit:,} bytes ({self._limit / 2**20:g} MiB), the limit."
+            )
+        for check in self._checks:
+            check.feed(chunk)
+        return chunk
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+def find_readable(viewer_id: uuid.UUID, attachment_id: uuid.UUID) -> Attachment:
+    """The attachment if the viewer may read it: a participant of its message's
+    conversation while the message is visible, or its uploader before it is sent.
+    Anyone else, a deleted one, or one whose message expired (marked or not):
+    AttachmentNotFound, exactly as for an id that does not exist."""
+    now = clock.now()
+    participant = sa.exists().where(
+        ConversationParticipant.conversation_id == Message.conversation_id,
+        ConversationParticipant.user_id == viewer_id,
+    )
+    query = (
+        sa.select(Attachment)
+        .outerjoin(Message, Message.id == Attachment.message_id)
+        .where(
+            Attachment.id == attachment_id,
+            Attachment.deleted_at.is_(None),
+            sa.or_(
+                sa.and_(Attachment.message_id.is_(None), Attachment.uploader_id == viewer_id),
+                sa.and_(Message.id.is_not(None), visible_at(now), participant),
+            ),
+        )
+    )
+    with read_transaction():
+        attachment = db.session.scalar(query)
+    if attachment is None:
+        raise AttachmentNotFound()
+    return attachment
+
+
+def thumbnail_name(attachment: Attachment) -> str:
+    """The download name of an image's thumbnail."""
+    stem = attachment.filename.rsplit(".", 1)[0] or "attachment"
+    return f"{stem}-thumbnail.webp"
+
+
+# -- sending -----------------------------------------------------------------------------
+
+
+def lock_for_send(sender_id: uuid.UUID, attachment_ids: Sequence[uuid.UUID]) -> list[Attachment]:
+    """Lock the uploads a send names (in id order, FOR UPDATE on PostgreSQL; SQLite's write
+    transaction is exclusive) and check each is the sender's, unsent and not deleted;
+    ValidationFailed otherwise, the same whichever id is wrong and why (another user's
+    upload looks like no upload). In the send's transaction."""
+    rows = db.session.scalars(
+        sa.select(Attachment)
+        .where(Attachment.id.in_(attachment_ids))
+        .order_by(Attachment.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    usable = [
+        row
+        for row in rows
+        if row.uploader_id == sender_id and row.message_id is None and row.deleted_at is None
+    ]
+    if len(usable) != len(set(attachment_ids)):
+        raise ValidationFailed(fields=[{"field": "attachmentIds", "message": NOT_USABLE}])
+    return usable
+
+
+def attach(attachments: Sequence[Attachment], message_id: uuid.UUID) -> None:
+    """Point the locked uploads at the message just inserted (in the send's transaction)."""
+    ids = [attachment.id for attachment in attachments]
+    db.session.execute(
+        sa.update(Attachment)
+        .where(Attachment.id.in_(ids))
+        .values(message_id=message_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- deleting ----------------------------------------------------------------------------
+
+
+def _stored_keys(rows: Iterable[Any]) -> list[str]:
+    """The storage keys of deleted rows: each file and its thumbnail."""
+    keys: list[str] = []
+    for row in rows:
+        keys.append(row.storage_key)
+        if row.thumbnail_key:
+            keys.append(row.thumbnail_key)
+    return keys
+
+
+def mark_deleted_with(messages: sa.Select, now: datetime) -> list[str]:
+    """Mark the attachments of the messages `messages` selects (ids of newly expired ones)
+    deleted, in one UPDATE in the caller's transaction; returns the storage keys whose
+    bytes to delete once it committed."""
+    rows = db.session.execute(
+        sa.update(Attachment)
+        .where(Attachment.message_id.in_(messages), Attachment.deleted_at.is_(None))
+        .values(deleted_at=now)
+        .returning(Attachment.storage_key, Attachment.thumbnail_key)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return _stored_keys(rows)
+
+
+def sweep_unsent(uploader_id: uuid.UUID, storage: Storage) -> int:
+    """Delete the uploader's uploads that were never sent and are a day old: rows marked
+    in one UPDATE (its own transaction), then their bytes. Returns how many."""
+    now = clock.now()
+    unsent = sa.and_(Attachment.message_id.is_(None), Attachment.deleted_at.is_(None))
+    is_due = (Attachment.uploader_id == uploader_id, unsent, Attachment.created_at < now - UNSENT_LIFETIME)
+    with read_transaction():  # most logins and uploads find nothing: no write transaction then
+        if not db.session.scalar(sa.select(sa.exists().where(*is_due))):
+            return 0
+    # Locked in id order, as a send locks them: a send racing the sweep waits, then sees it.
+    due = sa.select(Attachment.id).where(*is_due).order_by(Attachment.id).with_for_update()
+    with write_transaction():
+        rows = db.session.execute(
+            sa.update(Attachment)
+            .where(Attachment.id.in_(due), unsent)
+            .values(deleted_at=now)
+            .returning(Attachment.storage_key, Attachment.thumbnail_key)
+            .execution_options(synchronize_session=False)
+        ).all()
+    delete_all(storage, _stored_keys(rows))
+    return len(rows)

@@ -1,0 +1,126 @@
+"""Where attachment bytes live: a small interface (put, open, delete) and a directory backend.
+
+Keys are chosen by the service (an attachment's id, with a suffix for its thumbnail),
+never by a client, and are checked here too: a key is never a path. Another backend
+(an object store) fits behind the same three methods.
+"""
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from typing import BinaryIO, Protocol
+
+from flask import Flask, current_app
+
+from app import green
+
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.[A-Za-z0-9_-]{1,16})?$")
+COPY_CHUNK = 1024 * 1024
+
+
+class Storage(Protocol):
+    """Bytes kept under keys."""
+
+    def put(self, key: str, source: BinaryIO) -> int:
+        """Store everything `source.read()` gives under `key`, all or nothing; returns the
+        number of bytes. An exception raised by `source` stores nothing."""
+
+    def open(self, key: str) -> BinaryIO:
+        """The stored bytes, seekable; FileNotFoundError when there are none."""
+
+    def delete(self, key: str) -> None:
+        """Remove the bytes of `key` (nothing happens when there are none)."""
+
+
+class DirectoryStorage:
+    """Files in one directory, named by their key.
+
+    A put writes to a hidden temporary name in the same directory, flushes it to disk
+    (fsync, off the event loop), then renames it into place (os.replace, atomic on one
+    file system) and syncs the directory: after a crash a key holds all its bytes or
+    does not exist. Leftover temporaries (`.put-*`) are never a key. Several hosts may
+    share the directory (a network file system with atomic rename).
+    """
+
+    def __init__(self, root: str, *, durable: bool = True) -> None:
+        self.root = os.path.abspath(root)
+        self.durable = durable
+        self._root_made = False
+
+    def path(self, key: str) -> str:
+        """The file of `key` (ValueError for anything that is not a key)."""
+        if not _KEY.match(key):
+            raise ValueError(f"not a storage key: {key!r}")
+        return os.path.join(self.root, key)
+
+    def put(self, key: str, source: BinaryIO) -> int:
+        """See Storage.put."""
+        target = self.path(key)
+        self._make_root()
+        descriptor, temporary = tempfile.mkstemp(prefix=".put-", dir=self.root)
+        try:
+            size = 0
+            with os.fdopen(descriptor, "wb") as out:
+                while chunk := source.read(COPY_CHUNK):
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                if self.durable:
+                    green.run_blocking(os.fsync, out.fileno())
+            os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        if self.durable:
+            green.run_blocking(_sync_directory, self.root)
+        return size
+
+    def open(self, key: str) -> BinaryIO:
+        """See Storage.open."""
+        return open(self.path(key), "rb")  # the caller closes it
+
+    def delete(self, key: str) -> None:
+        """See Storage.delete."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(key))
+
+    def _make_root(self) -> None:
+        if not self._root_made:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+            self._root_made = True
+
+
+def _sync_directory(path: str) -> None:
+    """fsync a directory, so a rename into it survives a crash."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def delete_all(storage: Storage, keys: Iterable[str]) -> None:
+    """Delete many keys off the event loop, in one go (after the transaction that
+    marked their rows committed: no database lock is held meanwhile)."""
+    keys = list(keys)
+    if keys:
+        green.run_blocking(_delete_each, storage, keys)
+
+
+def _delete_each(storage: Storage, keys: list[str]) -> None:
+    for key in keys:
+        storage.delete(key)
+
+
+def make_storage(app: Flask) -> Storage:
+    """The app's attachment storage: UPLOAD_DIR, or uploads/ under the instance folder."""
+    root = app.config.get("UPLOAD_DIR") or os.path.join(app.instance_path, "uploads")
+    return DirectoryStorage(root)
+
+
+def app_storage() -> Storage:
+    """The current app's attachment storage."""
+    return current_app.extensions["attachment_storage"]
