@@ -4,7 +4,10 @@ import click
 from flask import current_app
 
 from app.errors import AppError
-from app.services import accounts, conversations, points
+from app.realtime.notify import publish
+from app.schemas import QuotaOut, dump
+from app.services import accounts, conversations, points, quota
+from app.services.events import Event
 from app.settings import business_settings, hashing_cost
 
 DEMO_PASSWORD = "password123"
@@ -26,6 +29,12 @@ def grant(username: str, amount: int) -> None:
     except AppError as error:
         raise click.ClickException(error.message) from None
     click.echo(f"Granted {amount} points to {username}; balance is now {balance}.")
+    # The user's open pages show the new balance at once: through SOCKETIO_MESSAGE_QUEUE when one
+    # is configured (the pages also ask again when their tab is looked at).
+    user = accounts.find_by_username(username)
+    if user is not None:
+        view = quota.get_quota(user.id, business_settings())
+        publish([Event("quota:update", dump(QuotaOut, view), (str(user.id),))])
 
 
 @click.command("seed-demo", help="Create demo users alice and bob (password 'password123').")

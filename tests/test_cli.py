@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from app.extensions import db
+from app.extensions import db, socketio
 from app.models import PointsTransaction
 from app.services import conversations
 
@@ -20,6 +20,19 @@ def test_points_grant_credits_the_wallet_with_a_ledger_row(runner, api, alice):
     assert api.quota(alice).json["pointsBalance"] == 25
     rows = db.session.scalars(sa.select(PointsTransaction)).all()
     assert [(r.amount, r.reason, r.balance_after) for r in rows] == [(25, "grant", 25)]
+
+
+def test_points_grant_tells_the_users_open_pages_the_new_quota(app, client, runner, api, alice, bob):
+    alice_socket = socketio.test_client(app, auth={"token": alice.token}, flask_test_client=client)
+    bob_socket = socketio.test_client(app, auth={"token": bob.token}, flask_test_client=client)
+    result = runner.invoke(args=["points", "grant", "alice", "25"])
+    assert result.exit_code == 0, result.output
+    updates = [e["args"][0] for e in alice_socket.get_received() if e["name"] == "quota:update"]
+    assert [u["pointsBalance"] for u in updates] == [25]
+    assert updates[0] == api.quota(alice).json
+    assert not [e for e in bob_socket.get_received() if e["name"] == "quota:update"]
+    alice_socket.disconnect()
+    bob_socket.disconnect()
 
 
 def test_points_grant_unknown_user_is_a_clear_error(runner, api):
@@ -50,7 +63,7 @@ def test_seed_demo_creates_alice_and_bob_with_points_and_a_conversation(runner, 
     assert again.exit_code == 0
     assert "already exists" in again.output
     assert api.client.get("/api/messages/quota", headers=headers).json["pointsBalance"] == 100
-    assert len(conversations.list_conversations(alice_id(alice))) == 1
+    assert len(conversations.list_conversations(alice_id(alice)).conversations) == 1
 
 
 def alice_id(login_response):

@@ -10,7 +10,15 @@ from app.api.spec import endpoint
 from app.auth.hooks import run_after_login
 from app.auth.tokens import issue_access_token, revoke_token
 from app.realtime.notify import disconnect_sockets, refuse_new_sockets
-from app.schemas import LoginOut, LoginRequest, OkOut, RegisterRequest, UserEnvelope
+from app.schemas import (
+    LoginOut,
+    LoginRequest,
+    OkOut,
+    PasswordChangeRequest,
+    ProfileUpdateRequest,
+    RegisterRequest,
+    UserEnvelope,
+)
 from app.services import accounts
 from app.services.throttle import AuthThrottle
 from app.settings import business_settings, hashing_cost, login_limits, registration_limit
@@ -91,3 +99,36 @@ def logout() -> Any:
 def me() -> Any:
     """The user this token belongs to."""
     return {"user": current_user}
+
+
+@bp.patch("/me")
+@jwt_required()
+@endpoint("Change the display name", body=ProfileUpdateRequest, response=UserEnvelope)
+def update_me(body: ProfileUpdateRequest) -> Any:
+    """Rename the current user."""
+    return {"user": accounts.update_display_name(current_user.id, body.display_name)}
+
+
+@bp.post("/password")
+@jwt_required()
+@endpoint(
+    "Change the password; every other token of the user is revoked",
+    body=PasswordChangeRequest,
+    response=OkOut,
+    errors=(403, 429),
+)
+def change_password(body: PasswordChangeRequest) -> Any:
+    """Verify the current password (counted like a login), set the new one, revoke the user's
+    other tokens for REST and new sockets; this token stays valid."""
+    accounts.change_password(
+        current_user.id,
+        body.current_password,
+        body.new_password,
+        keep_jti=get_jwt()["jti"],
+        token_lifetime=current_app.config["JWT_ACCESS_TOKEN_EXPIRES"],
+        address=client_address(),
+        throttle=auth_throttle(),
+        limits=login_limits(),
+        hashing=hashing_cost(),
+    )
+    return {"ok": True}

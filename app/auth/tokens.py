@@ -18,15 +18,23 @@ from app.database import read_connection, write_transaction
 from app.errors import InvalidToken, TokenExpired, TokenRevoked, Unauthorized
 from app.extensions import db, jwt
 from app.models import RevokedToken, User
+from app.models.types import UTCDateTime
 
 REQUIRED_CLAIMS = ("exp", "jti", "sub")
 # What flask-jwt-extended issues (a UUID), within the revoked_tokens.jti column.
 TOKEN_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
+# The moment a token was issued, to the microsecond (`iat` has whole seconds): a password
+# change revokes the tokens issued before it, not one issued in the same second after it.
+ISSUED_CLAIM = "issuedAt"
+
+
 def issue_access_token(user: User) -> tuple[str, datetime]:
     """A signed access token for the user and the moment it expires."""
-    token = create_access_token(identity=str(user.id))
+    token = create_access_token(
+        identity=str(user.id), additional_claims={ISSUED_CLAIM: clock.now().timestamp()}
+    )
     expires_at = datetime.fromtimestamp(decode_token(token)["exp"], UTC)
     return token, expires_at
 
@@ -56,13 +64,34 @@ class TokenAccount:
 
 
 _users, _revoked = User.__table__.c, RevokedToken.__table__.c
+_changes = RevokedToken.__table__.alias("password_changes")
+# A password change after this token was issued, made with another token (accounts.KEEP_PREFIX).
+_CHANGED_SINCE = (
+    sa.select(sa.literal(1))
+    .where(
+        _changes.c.user_id == _users.id,
+        _changes.c.jti.like("keep:%"),
+        _changes.c.revoked_at > sa.bindparam("issued", type_=UTCDateTime()),
+        _changes.c.jti != sa.bindparam("keep_jti", type_=sa.String),
+    )
+    .exists()
+)
 # Built once: the statement's cache key is computed on the first request only.
 _TOKEN_ACCOUNT = (
-    sa.select(_users.id, _users.username, _users.display_name, _revoked.jti)
+    sa.select(_users.id, _users.username, _users.display_name, _revoked.jti, _CHANGED_SINCE.label("changed"))
     .select_from(User.__table__)
     .outerjoin(RevokedToken.__table__, _revoked.jti == sa.bindparam("jti", type_=sa.String))
     .where(_users.id == sa.bindparam("user_id", type_=sa.Uuid))
 )
+
+
+def issued_at(payload: dict) -> datetime:
+    """When the token was issued: its precise claim, else its `iat` (tokens issued before it)."""
+    value = payload.get(ISSUED_CLAIM, payload.get("iat", 0))
+    try:
+        return datetime.fromtimestamp(float(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(0, UTC)
 
 
 def require_claims(claims: dict[str, Any]) -> None:
@@ -87,11 +116,17 @@ def load_token_user(payload: dict) -> tuple[TokenAccount | None, bool]:
         user_id = uuid.UUID(str(payload["sub"]))
     except (ValueError, KeyError, TypeError):
         return None, False
+    params = {
+        "user_id": user_id,
+        "jti": payload["jti"],
+        "issued": issued_at(payload),
+        "keep_jti": "keep:" + payload["jti"],
+    }
     with read_connection() as connection:
-        row = connection.execute(_TOKEN_ACCOUNT, {"user_id": user_id, "jti": payload["jti"]}).first()
+        row = connection.execute(_TOKEN_ACCOUNT, params).first()
     if row is None:
         return None, False
-    return TokenAccount(row.id, row.username, row.display_name), row.jti is not None
+    return TokenAccount(row.id, row.username, row.display_name), row.jti is not None or bool(row.changed)
 
 
 def verify_token(token: str) -> tuple[dict[str, Any], TokenAccount]:

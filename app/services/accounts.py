@@ -1,15 +1,16 @@
 """Accounts: registration, credentials, lookup and search."""
 
 import uuid
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.database import read_transaction, write_transaction
-from app.errors import InvalidCredentials, UsernameTaken
+from app.errors import InvalidCredentials, UsernameTaken, ValidationFailed, WrongPassword
 from app.extensions import db
-from app.models import User
+from app.models import RevokedToken, User
 from app.services import points, quota
 from app.services.passwords import dummy_hash, hash_password, verify_password
 from app.services.throttle import AuthThrottle
@@ -83,6 +84,70 @@ def log_in(
         attempt.abandoned()
         raise
     attempt.succeeded()
+    return user
+
+
+# A password change is recorded as a row of revoked_tokens named after the token that made
+# it: every token of the user issued before `revoked_at` is refused, except that one.
+KEEP_PREFIX = "keep:"
+
+
+def update_display_name(user_id: uuid.UUID, display_name: str) -> User:
+    """Rename the user (the API's DisplayName rules were applied to `display_name`)."""
+    name = display_name.strip()
+    if not name:
+        raise ValidationFailed(fields=[{"field": "displayName", "message": "must not be blank"}])
+    with write_transaction():
+        user = db.session.get(User, user_id)
+        if user is None:
+            raise InvalidCredentials()
+        user.display_name = name
+    return user
+
+
+def change_password(
+    user_id: uuid.UUID,
+    current_password: str,
+    new_password: str,
+    *,
+    keep_jti: str,
+    token_lifetime: timedelta,
+    address: str,
+    throttle: AuthThrottle,
+    limits: LoginLimits,
+    hashing: HashingCost,
+) -> User:
+    """Set a new password once the current one is verified (counted like a login attempt:
+    WrongPassword, or RateLimited once the failed-login limits are reached), and revoke
+    every token of the user issued before now except `keep_jti`, in one transaction."""
+    with read_transaction():
+        user = db.session.get(User, user_id)
+        if user is None:
+            raise InvalidCredentials()
+        username, password_hash = user.username, user.password_hash
+    attempt = throttle.begin_login(username, address, limits)
+    try:
+        verified = verify_password(password_hash, current_password, hashing)
+    except BaseException:
+        attempt.abandoned()
+        raise
+    if not verified:
+        attempt.failed()
+        raise WrongPassword()
+    attempt.succeeded()
+    new_hash = hash_password(new_password, hashing)
+    now = clock.now()
+    with write_transaction():
+        user = db.session.get(User, user_id)
+        if user is None:
+            raise InvalidCredentials()
+        user.password_hash = new_hash
+        marker = db.session.get(RevokedToken, KEEP_PREFIX + keep_jti)
+        if marker is None:
+            marker = RevokedToken(jti=KEEP_PREFIX + keep_jti, user_id=user_id)
+            db.session.add(marker)
+        # Kept until every token issued before the change has expired anyway.
+        marker.revoked_at, marker.expires_at = now, now + token_lifetime
     return user
 
 

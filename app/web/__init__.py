@@ -98,7 +98,9 @@ def form_page(template: str, form: FlaskForm, refusal: AppError | None) -> Any:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """The login form."""
+    """The login form; someone logged in already goes where they were headed."""
+    if request.method == "GET" and browser_user() is not None:
+        return redirect(safe_next(request.args.get("next")))
     form = LoginForm()
     refusal: AppError | None = None
     if form.validate_on_submit():
@@ -124,7 +126,9 @@ def login() -> Any:
 
 @bp.route("/register", methods=["GET", "POST"])
 def register() -> Any:
-    """The sign-up form; a new account is logged in at once."""
+    """The sign-up form; a new account is logged in at once (someone logged in goes to /)."""
+    if request.method == "GET" and browser_user() is not None:
+        return redirect(url_for("web.home"))
     form = RegisterForm()
     refusal: AppError | None = None
     if form.validate_on_submit():
@@ -198,6 +202,15 @@ def chat(conversation_id: uuid.UUID) -> Any:
 def search() -> Any:
     """Search across my conversations; a result opens the chat at that message."""
     return app_page(None, search_page=True)
+
+
+@bp.get("/profile")
+def profile() -> Any:
+    """Change the display name and the password (through the API)."""
+    user = browser_user()
+    if user is None:
+        return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+    return render_template("profile.html", user=user, error=None)
 
 
 @bp.get("/vendor/<path:filename>")

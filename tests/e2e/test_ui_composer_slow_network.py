@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 LATENCY_MS = 1500
+re_pending = re.compile(r"\bpending\b")
+OUTBOX_EMPTY = "() => !Object.keys(localStorage).some(key => key.startsWith('outbox:'))"
 SEND = "**/api/messages/send"
 
 
@@ -91,8 +94,11 @@ def test_typing_and_enter_while_a_send_is_slow_sends_both_texts_in_order_and_los
     chat.enter("second text")
     chat.box.press_sequentially("not sent yet")
 
-    expect(chat.shown("first text")).to_have_count(1)
+    expect(chat.shown("first text")).to_have_count(1)  # at once, as "sending"
     expect(chat.shown("second text")).to_have_count(1)
+    expect(chat.shown("first text")).to_have_attribute("data-state", "pending")
+    expect(chat.shown("second text")).not_to_have_class(re_pending)
+    expect(chat.shown("first text")).not_to_have_class(re_pending)
     assert chat.stored() == ["first text", "second text"]
     assert [b["content"] for b in chat.bodies] == ["first text", "second text"]
     expect(chat.box).to_have_value("not sent yet")  # the answers did not clear what was typed since
@@ -100,50 +106,57 @@ def test_typing_and_enter_while_a_send_is_slow_sends_both_texts_in_order_and_los
 
     chat.box.fill("")
     chat.enter("third text")
-    expect(chat.shown("third text")).to_have_count(1)
+    expect(chat.shown("third text")).not_to_have_class(re_pending)
     expect(chat.box).to_have_value("")
     assert chat.stored()[-1] == "third text"
 
 
-def test_a_send_the_server_fails_puts_its_text_back_before_what_was_typed_since(chat: Chat) -> None:
+def test_a_send_the_server_fails_stays_in_place_with_its_reason_and_a_retry(chat: Chat) -> None:
     failure = {"error": {"code": "internal_error", "message": "Internal server error"}}
     chat.slow_network(lambda route: route.fulfill(status=500, json=failure))
     chat.enter("lost in the server")
     chat.box.press_sequentially("typed meanwhile")
 
-    expect(chat.error).to_be_visible()
-    expect(chat.error).to_contain_text("not sent")
-    expect(chat.box).to_have_value("lost in the server\ntyped meanwhile")
-    expect(chat.ui.messages(chat.page)).to_have_count(0)
+    bubble = chat.shown("lost in the server")
+    expect(bubble).to_have_attribute("data-state", "failed")
+    expect(bubble.locator(".outbox-reason")).to_contain_text("Not sent")
+    expect(chat.box).to_have_value("typed meanwhile")  # what was typed since is untouched
     assert chat.stored() == []
 
     chat.page.unroute(SEND)
-    chat.box.press("Enter")
-    expect(chat.shown("lost in the server\ntyped meanwhile")).to_have_count(1)
-    expect(chat.box).to_have_value("")
-    expect(chat.error).to_be_hidden()
+    bubble.get_by_role("button", name="Retry").click()
+    expect(chat.shown("lost in the server")).to_have_count(1)
+    expect(chat.shown("lost in the server")).not_to_have_class(re_pending)
+    expect(chat.box).to_have_value("typed meanwhile")
+    assert chat.stored() == ["lost in the server"]
 
 
-def test_texts_queued_behind_a_send_lost_to_the_network_come_back_in_order(chat: Chat) -> None:
-    chat.slow_network(lambda route: route.abort("internetdisconnected"))
+def test_texts_queued_behind_a_send_lost_to_the_network_go_out_in_order_once_it_is_back(chat: Chat) -> None:
+    def lose_the_first_three(route: Route) -> None:
+        if len(chat.bodies) <= 3:
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    chat.route_sends(lose_the_first_three)
     chat.enter("one")
     chat.enter("two")
 
-    expect(chat.error).to_be_visible()
-    expect(chat.error).to_contain_text("not sent")
-    expect(chat.box).to_have_value("one\ntwo")
-    assert [b["content"] for b in chat.bodies] == ["one"], "a text queued behind a failed one went out"
-    assert chat.stored() == []
-
-    chat.page.unroute(SEND)  # the network is back: one message with the restored text
-    chat.box.press("Enter")
-    expect(chat.shown("one\ntwo")).to_have_count(1)
+    expect(chat.shown("one")).to_have_attribute("data-state", "pending")
+    expect(chat.shown("two")).to_have_attribute("data-state", "pending")
+    expect(chat.shown("one").locator(".outbox-reason")).to_contain_text("connection")
     expect(chat.box).to_have_value("")
-    expect(chat.error).to_be_hidden()
-    assert chat.stored() == ["one\ntwo"]
+
+    # Retried by itself, one by one, the first always first, with its own id each time.
+    expect(chat.shown("two")).not_to_have_class(re_pending, timeout=15_000)
+    assert chat.stored() == ["one", "two"]
+    contents = [b["content"] for b in chat.bodies]
+    assert contents == ["one"] * 4 + ["two"], contents
+    assert len({b["clientMessageId"] for b in chat.bodies[:4]}) == 1
+    assert chat.bodies[4]["clientMessageId"] != chat.bodies[0]["clientMessageId"]
 
 
-def test_a_lost_answer_resent_unchanged_reuses_its_client_message_id(chat: Chat) -> None:
+def test_a_lost_answer_is_retried_by_itself_with_its_client_message_id_and_stored_once(chat: Chat) -> None:
     def commit_then_lose_the_answer(route: Route) -> None:
         if len(chat.bodies) == 1:
             route.fetch()  # the server commits; the answer never reaches the page
@@ -154,11 +167,11 @@ def test_a_lost_answer_resent_unchanged_reuses_its_client_message_id(chat: Chat)
     chat.route_sends(commit_then_lose_the_answer)
     chat.box.press_sequentially("only once")
     chat.box.press("Enter")
-    expect(chat.error).to_be_visible()
-    expect(chat.box).to_have_value("only once")
+    expect(chat.box).to_have_value("")
 
-    chat.box.press("Enter")
     expect(chat.shown("only once")).to_have_count(1)
-    first, second = chat.bodies
+    expect(chat.shown("only once")).not_to_have_class(re_pending)
+    chat.page.wait_for_function(OUTBOX_EMPTY)
+    first, second = chat.bodies[:2]
     assert first["clientMessageId"] == second["clientMessageId"]
     assert chat.stored() == ["only once"]

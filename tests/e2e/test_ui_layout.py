@@ -1,4 +1,4 @@
-"""The chat at desktop and phone width: screenshots, and no sideways scrolling on a phone.
+"""The chat at desktop and phone width, light and dark: screenshots, and no sideways scrolling on a phone.
 
 The screenshots go to build/screenshots/ (git-ignored). With UPDATE_SCREENSHOTS=1 they
 replace the README's, docs/screenshots/*.png:
@@ -44,8 +44,10 @@ def test_chat_screenshots_at_desktop_and_phone_width_and_no_horizontal_scroll_on
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     for name, viewport, options in (
-        ("chat-desktop.png", DESKTOP, {}),
-        ("chat-phone.png", PHONE, {"is_mobile": True, "has_touch": True}),
+        ("chat-desktop.png", DESKTOP, {"color_scheme": "light"}),
+        ("chat-phone.png", PHONE, {"is_mobile": True, "has_touch": True, "color_scheme": "light"}),
+        ("chat-desktop-dark.png", DESKTOP, {"color_scheme": "dark"}),
+        ("chat-phone-dark.png", PHONE, {"is_mobile": True, "has_touch": True, "color_scheme": "dark"}),
     ):
         page = windows.open(viewport=viewport, **options)
         ui.login(page, alice)

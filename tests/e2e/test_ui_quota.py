@@ -16,7 +16,7 @@ FREE_PER_DAY = 20
 PRICE = 10
 
 
-def test_21st_message_shows_its_10_point_cost_first_charges_it_and_without_points_errors_and_keeps_text(
+def test_21st_message_shows_its_10_point_cost_first_charges_it_and_without_points_stays_refused_in_place(
     live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
 ) -> None:
     alice, _bob, conversation_id = pair
@@ -39,31 +39,55 @@ def test_21st_message_shows_its_10_point_cost_first_charges_it_and_without_point
     expect(page.locator("#quota [data-testid=points-balance]")).to_have_text(re.compile(rf"\b{PRICE + 5}\b"))
     expect(page.locator("#quota [data-testid=quota-resets]")).not_to_be_empty()
 
-    # The 21st message: its price is on screen before it is sent, and it is charged.
+    # The 21st message: its price is on screen before it is sent; as the first paid message of
+    # the day it asks once, keeping the text until agreed; then it is charged.
     expect(page.locator("#cost-notice")).to_contain_text(f"{PRICE} points")
     ui.send(page, "the twenty-first")
+    confirm = page.locator("#cost-confirm")
+    expect(confirm).to_be_visible()
+    expect(confirm).to_contain_text(f"From now on each message costs {PRICE} points")
+    expect(page.locator("textarea#message-input")).to_have_value("the twenty-first")
+    expect(ui.message_with_text(page, "the twenty-first")).to_have_count(0)
+    assert len(live_server.all_messages(alice, conversation_id)) == FREE_PER_DAY
+    confirm.get_by_role("button", name=f"Send for {PRICE} points").click()
+    expect(confirm).to_be_hidden()
     expect(ui.message_with_text(page, "the twenty-first")).to_have_count(1)
     expect(page.locator("#quota [data-testid=points-balance]")).to_have_text(re.compile(r"\b5\b"))
     assert live_server.quota(alice)["pointsBalance"] == 5
     expect(page.locator("#composer-error")).not_to_be_visible()
 
-    # The 22nd, with 5 points: an error that names points, the text stays, nothing is charged.
+    # Asked once a day: after a reload the next paid message goes without asking.
+    page.reload()
+    ui.connected(page)
+    expect(ui.message_with_text(page, "the twenty-first")).to_have_count(1)
+
+    # The 22nd, with 5 points: refused, it stays in place with a reason that names points and
+    # its actions; the box is free; nothing is charged.
     shown = ui.messages(page).count()
     expect(page.locator("#cost-notice")).to_contain_text(f"{PRICE} points")
     ui.send(page, "the twenty-second")
-    error = page.locator("#composer-error")
-    expect(error).to_be_visible()
-    expect(error).to_contain_text(re.compile("points", re.IGNORECASE))
-    expect(error).to_have_attribute("role", "alert")
-    expect(page.locator("textarea#message-input")).to_have_value("the twenty-second")
-    expect(ui.message_with_text(page, "the twenty-second")).to_have_count(0)
-    assert ui.messages(page).count() == shown
+    expect(confirm).to_be_hidden()
+    bubble = ui.message_with_text(page, "the twenty-second")
+    expect(bubble).to_have_attribute("data-state", "failed")
+    reason = bubble.locator(".outbox-reason")
+    expect(reason).to_contain_text(re.compile("points", re.IGNORECASE))
+    expect(reason).to_have_attribute("role", "alert")
+    for action in (f"Send for {PRICE} points", "Edit", "Discard"):
+        expect(bubble.get_by_role("button", name=action)).to_be_visible()
+    expect(page.locator("textarea#message-input")).to_have_value("")
+    assert ui.messages(page).count() == shown + 1
     expect(page.locator("#quota [data-testid=points-balance]")).to_have_text(re.compile(r"\b5\b"))
     assert live_server.quota(alice)["pointsBalance"] == 5
     assert len(live_server.all_messages(alice, conversation_id)) == FREE_PER_DAY + 1
 
+    # Edit takes it back into the box; nothing was sent.
+    bubble.get_by_role("button", name="Edit").click()
+    expect(page.locator("textarea#message-input")).to_have_value("the twenty-second")
+    expect(bubble).to_have_count(0)
+    assert ui.messages(page).count() == shown
 
-def test_a_price_change_between_showing_and_sending_is_refused_and_the_text_stays_until_resent(
+
+def test_a_price_change_between_showing_and_sending_is_refused_in_place_until_the_new_price_is_agreed(
     live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
 ) -> None:
     alice, _bob, conversation_id = pair
@@ -87,17 +111,48 @@ def test_a_price_change_between_showing_and_sending_is_refused_and_the_text_stay
 
     page.route("**/api/messages/send", other_tab_first)
     ui.send(page, "shown as free")
-    error = page.locator("#composer-error")
-    expect(error).to_be_visible()
-    expect(error).to_contain_text(f"{PRICE} points")
-    expect(page.locator("textarea#message-input")).to_have_value("shown as free")
+    bubble = ui.message_with_text(page, "shown as free")
+    expect(bubble).to_have_attribute("data-state", "failed")
+    expect(bubble.locator(".outbox-reason")).to_contain_text(f"{PRICE} points")
+    expect(page.locator("textarea#message-input")).to_have_value("")
     expect(page.locator("#cost-notice")).to_contain_text(f"{PRICE} points")
     assert live_server.quota(alice)["pointsBalance"] == PRICE
     assert "shown as free" not in [m["content"] for m in live_server.all_messages(alice, conversation_id)]
 
-    # Sending again, with the new price on screen, pays it.
-    page.locator("textarea#message-input").press("Enter")
+    # Agreeing to the new price sends it, once, and pays it.
+    bubble.get_by_role("button", name=f"Send for {PRICE} points").click()
+    expect(bubble).not_to_have_class(re.compile(r"\bpending\b"))
     expect(ui.message_with_text(page, "shown as free")).to_have_count(1)
-    expect(error).to_be_hidden()
     expect(page.locator("#quota [data-testid=points-balance]")).to_have_text(re.compile(r"\b0\b"))
     assert live_server.quota(alice)["pointsBalance"] == 0
+
+
+# The page's document.visibilityState, switched by the test (a hidden tab cannot be made otherwise).
+VISIBILITY_SWITCH = """
+window.testHidden = false;
+Object.defineProperty(Document.prototype, "visibilityState", {
+  configurable: true,
+  get() { return window.testHidden ? "hidden" : "visible"; },
+});
+"""
+SET_HIDDEN = (
+    "(hidden) => { window.testHidden = hidden; document.dispatchEvent(new Event('visibilitychange')); }"
+)
+
+
+def test_points_granted_from_the_command_line_show_when_the_tab_is_looked_at_again(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, _bob, conversation_id = pair
+    page = windows.open()
+    page.add_init_script(VISIBILITY_SWITCH)
+    ui.login(page, alice)
+    ui.open_chat(page, conversation_id)
+    balance = page.locator("#quota [data-testid=points-balance]")
+    expect(balance).to_have_text(re.compile(r"\b0\b"))
+
+    page.evaluate(SET_HIDDEN, True)  # the person looks at another tab
+    live_server.grant(alice, 25)  # `flask points grant`
+    page.wait_for_timeout(1100)
+    page.evaluate(SET_HIDDEN, False)  # and comes back: no reload
+    expect(balance).to_have_text(re.compile(r"\b25\b"))

@@ -21,7 +21,8 @@ export function goToLogin() {
   window.location.assign(`/login?next=${encodeURIComponent(next)}`);
 }
 
-export async function api(method, path, body) {
+// `timeoutMs`: give up waiting for the answer after that long (a network error: the outbox retries).
+export async function api(method, path, body, { timeoutMs } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") {
@@ -29,17 +30,22 @@ export async function api(method, path, body) {
     if (csrf) headers["X-CSRF-TOKEN"] = csrf;
   }
   let response;
+  const controller = timeoutMs ? new AbortController() : null;
+  const timer = controller ? setTimeout(() => controller.abort(), timeoutMs) : null;
   try {
     response = await fetch(path, {
       method,
       headers,
       credentials: "same-origin",
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal: controller ? controller.signal : undefined,
     });
   } catch {
     throw new ApiError(0, {
       error: { code: "network_error", message: "Cannot reach the server. Check your connection and try again." },
     });
+  } finally {
+    clearTimeout(timer);
   }
   const data = await response.json().catch(() => ({}));
   if (response.status === 401) {

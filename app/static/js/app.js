@@ -2,8 +2,10 @@
 import { api } from "./api.js";
 import { ChatView } from "./chat.js";
 import { ChatSettings } from "./chatsettings.js";
+import { AttachmentTray } from "./attachments.js";
 import { Composer } from "./composer.js";
 import { ConversationList, otherParticipant, setTitle } from "./conversations.js";
+import { Outbox } from "./outbox.js";
 import { QuotaDisplay } from "./quota.js";
 import { SearchPanel } from "./search.js";
 import { openSocket } from "./socket.js";
@@ -17,8 +19,18 @@ const quota = new QuotaDisplay();
 const conversations = new ConversationList({ me, openId, conversationCost: Number(data.conversationCost || 0) });
 let chat = null;
 
+// Unsent messages survive reloads; any page of the user sends them, in order.
+const outbox = new Outbox({ userId: me.id });
+outbox.onSent((sent) => {
+  if (chat) chat.messageArrived(sent.message);
+  conversations.messageArrived(sent.message, { seenNow: sent.message.conversationId === openId });
+  quota.update(sent.quota);
+});
+outbox.onRefused(() => quota.load().catch(() => {}));
+
 const socket = openSocket({
   onReconnect: async () => {
+    outbox.kick();
     await Promise.allSettled([conversations.load(), quota.load(), chat ? chat.catchUp() : null]);
   },
 });
@@ -36,7 +48,18 @@ socket.on("message:read", (payload) => chat && chat.receipts(payload, "read"));
 socket.on("message:delivered", (payload) => chat && chat.receipts(payload, "delivered"));
 socket.on("typing", (payload) => chat && chat.typing(payload));
 
+// Points granted meanwhile (`flask points grant`) show when the tab is looked at again.
+let quotaAskedAt = 0;
+function refreshQuota() {
+  if (document.visibilityState !== "visible" || Date.now() - quotaAskedAt < 1000) return;
+  quotaAskedAt = Date.now();
+  quota.load().catch(() => {});
+}
+document.addEventListener("visibilitychange", refreshQuota);
+window.addEventListener("focus", refreshQuota);
+
 async function start() {
+  outbox.kick();
   conversations.bind();
   new SearchPanel({ me, conversations, conversationCost: Number(data.conversationCost || 0), keepInUrl: onSearchPage }).bind();
   await Promise.all([quota.load(), conversations.load()]);
@@ -53,7 +76,7 @@ async function start() {
     conversations.load().catch(() => {});
   }
   setTitle(otherParticipant(conversation, me.id));
-  chat = new ChatView({ conversationId: openId, me, socket, onRead: (id) => conversations.markRead(id) });
+  chat = new ChatView({ conversationId: openId, me, socket, onRead: (id, left) => conversations.markRead(id, left) });
   chat.setParticipants(conversation);
   const settings = new ChatSettings({ me, conversations });
   settings.bind();
@@ -71,19 +94,31 @@ async function start() {
     maxHours: Number(data.maxHours),
     quota,
     onTyping: () => chat.userTyped(),
-    send: async (draft) => {
+    waiting: () => outbox.waiting(),
+    userId: me.id,
+    enqueue: (draft) => {
       chat.stoppedTyping();
-      const body = { conversationId: openId, content: draft.content, clientMessageId: draft.clientMessageId, maxCost: draft.maxCost };
-      // Without the key the chat's timer applies; null never expires; a number is that.
-      if (!draft.chatTimer) body.expirationHours = draft.expirationHours;
-      const { data: sent } = await api("POST", "/api/messages/send", body);
-      chat.messageArrived(sent.message);
-      conversations.messageArrived(sent.message, { seenNow: true });
-      quota.update(sent.quota);
+      outbox.add({ ...draft, conversationId: openId });
     },
   });
   composer.bind();
+  composer.attachments = new AttachmentTray().bind(); // attach button, drop, paste: files sent with the text
   await chat.load({ around: new URLSearchParams(window.location.search).get("m") || undefined });
+  const actions = {
+    retry: (id) => outbox.retry(id),
+    discard: (id) => {
+      outbox.discard(id);
+      composer.input.focus();
+    },
+    edit: (id) => {
+      const item = outbox.discard(id);
+      if (item) composer.restore(item.content);
+      if (item) composer.attachments.restore(item.attachments);
+    },
+  };
+  const showOutbox = () => chat.showOutbox(outbox.of(openId), actions);
+  outbox.onChange(showOutbox);
+  showOutbox();
   document.getElementById("message-input").focus();
 }
 

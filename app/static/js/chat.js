@@ -1,8 +1,11 @@
 // The chat view: history with older pages on scroll up (and newer ones on scroll down when
 // opened at a search result), live messages, receipts, typing, expiry.
 import { api, query } from "./api.js";
+import { renderAttachments } from "./attachment_view.js";
 import { byId, h, setText } from "./dom.js";
-import { at, formatDateTime, formatTime } from "./time.js";
+import { linkify } from "./links.js";
+import { reason } from "./outbox.js";
+import { at, dayKey, dayLabel, formatClock, formatFull, formatWhen } from "./time.js";
 
 const PAGE = 50;
 const AROUND = 25; // messages on either side of the one a search result opens
@@ -10,6 +13,8 @@ const HIGHLIGHT_MS = 5000;
 const TYPING_SEND_EVERY_MS = 2000;
 const TYPING_IDLE_MS = 3000;
 const TYPING_SHOW_MS = 5000;
+const GROUP_MS = 5 * 60 * 1000; // one sender's messages this close together form a group
+const READ_DELAY_MS = 250; // reads of bubbles that came on screen together go in one request
 
 // A conversation's messages in commit order: seq 1, 2, 3, ... (the server's order too).
 function order(a, b) {
@@ -58,6 +63,15 @@ export class ChatView {
     this.typingIdle = null;
     this.names = new Map();
     this.filling = null;
+    this.clientIds = new Set(); // clientMessageIds of the messages shown: their outbox bubbles go
+    this.outboxActions = null;
+    this.firstUnreadId = null; // the unread divider goes before it (fixed when the chat opens)
+    this.newBelow = 0; // messages that arrived while scrolled up
+    // Read only when seen: others' unread bubbles on screen (in a visible tab) are marked read.
+    this.onScreen = new Set();
+    this.readTimer = null;
+    this.reading = false;
+    this.seen = new IntersectionObserver((entries) => this.sighted(entries), { root: this.scroller, threshold: 0.6 });
   }
 
   setParticipants(conversation) {
@@ -70,16 +84,27 @@ export class ChatView {
     const opened = around ? await this.loadAround(around) : false;
     if (!opened) {
       const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
+      const unread = data.messages.find((m) => m.senderId !== this.me.id && !m.isRead);
+      this.firstUnreadId = unread ? unread.id : null;
       this.merge(data.messages);
       this.hasOlder = data.hasMore;
       this.renderHistoryState();
-      this.scrollToBottom();
+      this.scrollToBottom(); // at the latest; "first unread" jumps up to the divider when it is above
     }
     this.bindScroll();
     byId("jump-latest").addEventListener("click", () => this.jumpToLatest().catch(() => {}));
+    byId("new-messages").addEventListener("click", () => {
+      this.scrollToBottom();
+      this.showNewBelow(0);
+    });
+    byId("jump-unread").addEventListener("click", () => {
+      const divider = this.list.querySelector(":scope > li.unread-divider");
+      if (divider) this.scroller.scrollTop = divider.offsetTop - 8;
+      this.renderScrollActions();
+    });
+    this.renderScrollActions();
     this.markReadIfVisible();
     document.addEventListener("visibilitychange", () => this.markReadIfVisible());
-    window.addEventListener("focus", () => this.markReadIfVisible());
   }
 
   async loadAround(messageId) {
@@ -159,6 +184,7 @@ export class ChatView {
 
   bindScroll() {
     this.scroller.addEventListener("scroll", () => {
+      this.renderScrollActions();
       if (this.scroller.scrollTop < 80) this.loadOlder();
       if (this.hasNewer && this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 80) {
         this.loadNewer().catch(() => {}); // the next scroll tries again
@@ -204,7 +230,10 @@ export class ChatView {
     this.messages.clear();
     this.elements.clear();
     this.sorted = [];
-    this.list.replaceChildren();
+    for (const li of [...this.list.children]) if (!li.classList.contains("pending")) li.remove();
+    this.seen.disconnect();
+    this.onScreen.clear();
+    this.clientIds.clear();
     this.hasNewer = false;
     this.liveWhileBehind = false;
   }
@@ -233,6 +262,20 @@ export class ChatView {
     byId("newer-loading").hidden = !this.loadingNewer;
   }
 
+  // The "new messages (n)" button while scrolled up, the "first unread" one while it is above.
+  showNewBelow(count) {
+    this.newBelow = count;
+    setText(byId("new-messages").querySelector("[data-testid=new-count]"), String(count));
+    byId("new-messages").hidden = count === 0;
+  }
+
+  renderScrollActions() {
+    if (this.newBelow && this.isNearBottom()) this.showNewBelow(0);
+    const divider = this.list.querySelector(":scope > li.unread-divider");
+    const above = Boolean(divider) && divider.offsetTop + divider.offsetHeight < this.scroller.scrollTop;
+    byId("jump-unread").hidden = !above;
+  }
+
   isNearBottom() {
     return this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 120;
   }
@@ -254,6 +297,7 @@ export class ChatView {
         if (this.messages.has(message.id)) this.expiry.set(message.id, cancel);
       }
     }
+    this.decorate();
     this.renderHistoryState();
   }
 
@@ -266,10 +310,73 @@ export class ChatView {
     else index = insertionIndex(this.sorted, message);
     const element = this.renderMessage(message);
     const next = this.sorted[index];
-    this.list.insertBefore(element, next ? this.elements.get(next.id) : null);
+    // Messages still in the outbox stay last, after every stored one.
+    this.list.insertBefore(element, next ? this.elements.get(next.id) : this.list.querySelector(":scope > li.pending"));
     this.sorted.splice(index, 0, message);
     this.messages.set(message.id, message);
     this.elements.set(message.id, element);
+    this.watch(message, element);
+    if (message.clientMessageId) {
+      this.clientIds.add(message.clientMessageId);
+      const pending = this.pendingElement(message.clientMessageId);
+      if (pending) pending.remove();
+    }
+  }
+
+  pendingElement(clientMessageId) {
+    return [...this.list.querySelectorAll(":scope > li.pending")].find((li) => li.dataset.clientMessageId === clientMessageId) || null;
+  }
+
+  // The outbox's messages of this chat, after the stored ones: "sending", or refused with
+  // the reason and what can be done (retry, edit, discard).
+  showOutbox(items, actions) {
+    this.outboxActions = actions;
+    const stick = this.isNearBottom();
+    const count = items.filter((item) => item.conversationId === this.conversationId).length;
+    const added = count > (this.outboxCount || 0);
+    this.outboxCount = count;
+    const focused = document.activeElement && document.activeElement.closest("li.pending");
+    const refocus = focused ? [focused.dataset.clientMessageId, document.activeElement.dataset.action] : null;
+    for (const li of this.list.querySelectorAll(":scope > li.pending")) li.remove();
+    for (const item of items) {
+      if (item.conversationId !== this.conversationId || this.clientIds.has(item.clientMessageId)) continue;
+      this.list.append(this.renderPending(item));
+    }
+    if (refocus) {
+      const again = this.pendingElement(refocus[0]);
+      const button = again && again.querySelector(`button[data-action="${refocus[1]}"]`);
+      if (button) button.focus();
+    }
+    if (stick || added) this.scrollToBottom(); // one's own new message is always shown
+    this.renderHistoryState();
+  }
+
+  renderPending(item) {
+    const failed = item.state === "failed";
+    const label = failed ? "not sent" : item.error ? "waiting" : "sending";
+    const element = h(
+      "li",
+      { className: `message mine pending${failed ? " failed" : ""}`, dataset: { clientMessageId: item.clientMessageId, state: item.state } },
+      h("p", { className: "message-text" }, item.content),
+      renderAttachments(item.attachments),
+      h("span", { className: "message-meta" }, h("span", { className: `message-status status-${failed ? "failed" : "sending"}` }, label)),
+    );
+    if (item.error) element.append(h("p", { className: "outbox-reason", role: failed ? "alert" : "status" }, reason(item.error)));
+    if (failed) {
+      const act = (name) => () => this.outboxActions && this.outboxActions[name](item.clientMessageId);
+      const price = Number(item.error.cost || item.error.required || 0);
+      const retryLabel = price && (item.error.code === "cost_exceeds_max" || item.error.code === "insufficient_points") ? `Send for ${price} points` : "Retry";
+      element.append(
+        h(
+          "div",
+          { className: "outbox-actions" },
+          h("button", { type: "button", className: "outbox-action", dataset: { action: "retry" }, onClick: act("retry") }, retryLabel),
+          h("button", { type: "button", className: "outbox-action", dataset: { action: "edit" }, onClick: act("edit") }, "Edit"),
+          h("button", { type: "button", className: "outbox-action", dataset: { action: "discard" }, onClick: act("discard") }, "Discard"),
+        ),
+      );
+    }
+    return element;
   }
 
   // New fields for a known message; its bubble is rebuilt only when what it shows changed.
@@ -278,8 +385,47 @@ export class ChatView {
     const old = this.elements.get(known.id);
     if (old.dataset.signature === this.signature(known)) return;
     const element = this.renderMessage(known);
+    this.seen.unobserve(old);
+    element.className = old.className; // keeps its place in a group
     old.replaceWith(element);
     this.elements.set(known.id, element);
+    this.watch(known, element);
+  }
+
+  // Others' unread bubbles are watched until they have been on screen.
+  watch(message, element) {
+    if (message.senderId !== this.me.id && !message.isRead) this.seen.observe(element);
+  }
+
+  sighted(entries) {
+    for (const entry of entries) {
+      const id = entry.target.dataset.messageId;
+      if (entry.isIntersecting) this.onScreen.add(id);
+      else this.onScreen.delete(id);
+    }
+    this.markReadIfVisible();
+  }
+
+  // Separators between days, the unread divider, and one sender's consecutive messages grouped.
+  decorate() {
+    let previous = null;
+    for (const message of this.sorted) {
+      const element = this.elements.get(message.id);
+      const newDay = !previous || dayKey(previous.createdAt) !== dayKey(message.createdAt);
+      const wanted = [];
+      if (newDay) wanted.push(["day-separator", dayLabel(message.createdAt)]);
+      if (message.id === this.firstUnreadId) wanted.push(["unread-divider", "Unread messages"]);
+      const present = [];
+      for (let node = element.previousElementSibling; node && node.classList.contains("decoration"); node = node.previousElementSibling) present.unshift(node);
+      const same = present.length === wanted.length && present.every((node, i) => node.dataset.kind === wanted[i][0] && node.textContent === wanted[i][1]);
+      if (!same) {
+        for (const node of present) node.remove();
+        for (const [kind, label] of wanted) element.before(h("li", { className: `decoration ${kind}`, dataset: { kind } }, h("span", {}, label)));
+      }
+      const grouped = Boolean(previous) && !wanted.length && previous.senderId === message.senderId && new Date(message.createdAt) - new Date(previous.createdAt) < GROUP_MS;
+      element.classList.toggle("grouped", grouped);
+      previous = message;
+    }
   }
 
   remove(id) {
@@ -292,25 +438,36 @@ export class ChatView {
     }
     const element = this.elements.get(id);
     this.elements.delete(id);
-    if (element) element.remove();
+    this.onScreen.delete(id);
+    if (element) {
+      this.seen.unobserve(element);
+      while (element.previousElementSibling && element.previousElementSibling.classList.contains("decoration")) element.previousElementSibling.remove();
+      element.remove();
+    }
+    this.decorate();
     this.renderHistoryState();
   }
 
   renderMessage(message) {
     const mine = message.senderId === this.me.id;
     const status = mine ? statusOf(message) : null;
-    const meta = h("span", { className: "message-meta" }, h("time", { datetime: message.createdAt }, formatTime(message.createdAt)));
-    if (message.expiresAt) {
-      meta.append(h("span", { className: "expiry-mark", title: `Disappears ${formatDateTime(message.expiresAt)}`, "aria-label": `Disappears ${formatDateTime(message.expiresAt)}`, role: "img" }));
-    }
+    const meta = h("span", { className: "message-meta" }, h("time", { datetime: message.createdAt, title: formatFull(message.createdAt) }, formatClock(message.createdAt)));
     if (status) meta.append(h("span", { className: `message-status status-${status}` }, status));
     const highlighted = message.id === this.highlightId ? " highlight" : "";
     const element = h(
       "li",
       { className: `message ${mine ? "mine" : "theirs"}${highlighted}`, dataset: { messageId: message.id, mine: String(mine) } },
-      h("p", { className: "message-text" }, message.content),
-      meta,
+      h("p", { className: "message-text" }, linkify(message.content)),
+      renderAttachments(message.attachments),
     );
+    if (message.expiresAt) {
+      // When it goes, with the day unless it is today (a message may last a week).
+      const when = `Disappears ${formatWhen(message.expiresAt)}`;
+      element.append(
+        h("p", { className: "message-expiry", title: `Disappears ${formatFull(message.expiresAt)}` }, h("span", { className: "expiry-mark", "aria-hidden": "true" }), when),
+      );
+    }
+    element.append(meta);
     element.dataset.signature = this.signature(message);
     return element;
   }
@@ -340,10 +497,12 @@ export class ChatView {
       return;
     }
     const stick = this.isNearBottom() || message.senderId === this.me.id;
+    const fresh = !this.messages.has(message.id);
     const newest = this.sorted[this.sorted.length - 1];
     if (newest && message.seq > newest.seq + 1) this.fillGap(newest.id);
     this.merge([message]);
     if (stick) this.scrollToBottom();
+    else if (fresh && this.messages.has(message.id)) this.showNewBelow(this.newBelow + 1); // the view stays where it is
     if (message.senderId !== this.me.id) {
       this.hideTyping();
       this.markReadIfVisible();
@@ -365,17 +524,40 @@ export class ChatView {
     return document.visibilityState === "visible";
   }
 
-  async markReadIfVisible() {
-    if (!this.visible()) return;
-    const unread = [...this.messages.values()].some((m) => m.senderId !== this.me.id && !m.isRead);
-    if (!unread) return;
+  // Mark read what was on screen in a visible tab (a moment later, in one request).
+  markReadIfVisible() {
+    if (!this.visible() || this.readTimer) return;
+    this.readTimer = setTimeout(() => {
+      this.readTimer = null;
+      this.sendReads();
+    }, READ_DELAY_MS);
+  }
+
+  async sendReads() {
+    if (!this.visible() || this.reading) return;
+    const ids = [...this.onScreen].filter((id) => {
+      const message = this.messages.get(id);
+      return message && message.senderId !== this.me.id && !message.isRead;
+    });
+    if (!ids.length) return;
+    this.reading = true;
     try {
-      await api("POST", "/api/messages/read", { conversationId: this.conversationId });
-      for (const message of this.messages.values()) if (message.senderId !== this.me.id) message.isRead = true;
-      this.onRead(this.conversationId);
+      await api("POST", "/api/messages/read", { conversationId: this.conversationId, messageIds: ids });
+      for (const id of ids) {
+        const message = this.messages.get(id);
+        if (message) message.isRead = true;
+        this.onScreen.delete(id);
+        const element = this.elements.get(id);
+        if (element) this.seen.unobserve(element);
+      }
+      const left = [...this.messages.values()].filter((m) => m.senderId !== this.me.id && !m.isRead).length;
+      this.onRead(this.conversationId, left);
     } catch {
-      // Not fatal: the next visibility change or message tries again.
+      // Not fatal: the next sighting or visibility change tries again.
+    } finally {
+      this.reading = false;
     }
+    if ([...this.onScreen].some((id) => this.messages.get(id) && !this.messages.get(id).isRead)) this.markReadIfVisible();
   }
 
   // Typing: tell the other side at most every 2 s, and that we stopped after 3 s idle.

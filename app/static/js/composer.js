@@ -1,15 +1,16 @@
-// The composer: counter, expiration picker, the cost of the next message, sending.
-import { ApiError } from "./api.js";
+// The composer: counter, expiration picker, the cost of the next message; Enter queues the text in the outbox.
 import { byId, setText } from "./dom.js";
 import { newClientMessageId } from "./ids.js";
 
 export class Composer {
-  constructor({ maxLength, minHours, maxHours, quota, send, onTyping }) {
+  constructor({ maxLength, minHours, maxHours, quota, enqueue, waiting, onTyping, userId }) {
+    this.userId = userId;
     this.maxLength = maxLength;
     this.minHours = minHours;
     this.maxHours = maxHours;
     this.quota = quota;
-    this.send = send;
+    this.enqueue = enqueue;
+    this.waiting = waiting || (() => 0);
     this.onTyping = onTyping;
     this.form = byId("composer");
     this.input = byId("message-input");
@@ -18,11 +19,8 @@ export class Composer {
     this.customHours = byId("custom-hours");
     this.button = byId("send-button");
     this.error = byId("composer-error");
-    // Texts taken out of the box, sent one after another so they arrive in order.
-    this.queue = [];
-    this.sending = false;
-    // {content, clientMessageId} of a text whose answer was lost: sent again unchanged, it reuses the id.
-    this.retry = null;
+    this.paidOnce = false;
+    this.attachments = null; // an AttachmentTray (attachments.js): files to send with the text
   }
 
   bind() {
@@ -30,8 +28,15 @@ export class Composer {
       event.preventDefault();
       this.submit();
     });
+    // On a touch keyboard (pointer: coarse) Enter is a new line; the Send button sends.
+    const touch = window.matchMedia("(pointer: coarse)");
+    const hint = () => {
+      this.input.placeholder = touch.matches ? "Write a message" : "Write a message (Enter sends, Shift+Enter for a new line)";
+    };
+    hint();
+    touch.addEventListener("change", hint);
     this.input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !touch.matches) {
         event.preventDefault();
         this.submit();
       }
@@ -45,7 +50,52 @@ export class Composer {
       if (!this.customField.hidden) this.customHours.focus();
     });
     this.quota.onChange(() => this.refresh());
+    byId("cost-confirm-yes").addEventListener("click", () => {
+      this.confirmPaid();
+      this.hideConfirm();
+      this.submit();
+    });
+    byId("cost-confirm-no").addEventListener("click", () => this.hideConfirm());
+    byId("cost-confirm").addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.hideConfirm();
+    });
     this.refresh();
+  }
+
+  // The first paid message of a quota day asks once: "From now on each message costs 10 points".
+  paidKey() {
+    const quota = this.quota.quota;
+    return `paid-confirmed:${this.userId}:${quota ? quota.quotaDate : ""}`;
+  }
+
+  paidConfirmed() {
+    try {
+      return localStorage.getItem(this.paidKey()) === "yes";
+    } catch {
+      return false;
+    }
+  }
+
+  confirmPaid() {
+    try {
+      localStorage.setItem(this.paidKey(), "yes");
+    } catch {
+      this.paidOnce = true; // storage refused: at least for this page
+    }
+  }
+
+  askToPay(cost) {
+    const quota = this.quota.quota;
+    setText(byId("cost-confirm-text"), `Your free messages for today are used up. From now on each message costs ${cost} points (you have ${quota ? quota.pointsBalance : 0}).`);
+    setText(byId("cost-confirm-yes"), `Send for ${cost} points`);
+    byId("cost-confirm").hidden = false;
+    byId("cost-confirm-yes").focus();
+  }
+
+  hideConfirm() {
+    if (byId("cost-confirm").hidden) return;
+    byId("cost-confirm").hidden = true;
+    this.input.focus();
   }
 
   refresh() {
@@ -63,7 +113,6 @@ export class Composer {
     const costNotice = byId("cost-notice");
     setText(costNotice, notice);
     costNotice.classList.toggle("paid", Boolean(quota && quota.nextMessageCost > 0));
-    this.form.setAttribute("aria-busy", String(this.sending));
   }
 
   showError(text) {
@@ -83,10 +132,23 @@ export class Composer {
     return { ok: true, hours };
   }
 
-  // Enter takes the text out of the box at once; the box stays free for the next one.
+  // What this message will cost: free while free slots remain after the messages still waiting.
+  predictedCost(waiting) {
+    const quota = this.quota.quota;
+    if (!quota) return 0;
+    if (quota.nextMessageCost > 0) return quota.nextMessageCost;
+    return quota.freeRemaining - waiting > 0 ? 0 : quota.pointsPerMessage;
+  }
+
+  // Enter takes the text out of the box at once, into the outbox; the box is free for the next one.
   submit() {
-    const content = this.input.value;
-    if (!content.trim()) {
+    const files = this.attachments ? this.attachments.check() : { ok: true, attachments: [] };
+    if (!files.ok) {
+      this.showError(files.message);
+      return;
+    }
+    const content = this.input.value.trim() || !files.attachments.length ? this.input.value : "";
+    if (!content.trim() && !files.attachments.length) {
       this.showError("Write something first.");
       return;
     }
@@ -99,75 +161,32 @@ export class Composer {
       this.showError(expiration.message);
       return;
     }
-    const retried = this.retry && this.retry.content === content;
-    const clientMessageId = retried ? this.retry.clientMessageId : newClientMessageId();
-    this.retry = null;
-    this.queue.push({
-      content,
-      clientMessageId,
-      maxCost: this.quota.nextCost(),
-      chatTimer: Boolean(expiration.chatTimer),
-      expirationHours: expiration.hours,
-    });
+    const cost = this.predictedCost(this.waiting());
+    if (cost > 0 && !this.paidOnce && !this.paidConfirmed()) {
+      this.askToPay(cost); // the text stays in the box until the person agrees
+      return;
+    }
     this.input.value = "";
     this.showError("");
     this.refresh();
-    this.sendQueued();
+    this.enqueue({
+      content,
+      clientMessageId: newClientMessageId(),
+      maxCost: cost,
+      chatTimer: Boolean(expiration.chatTimer),
+      expirationHours: expiration.hours,
+      ...(files.attachments.length ? { attachmentIds: files.attachments.map((a) => a.id), attachments: files.attachments } : {}),
+    });
+    if (files.attachments.length) this.attachments.clear();
   }
 
-  async sendQueued() {
-    if (this.sending) return;
-    this.sending = true;
-    this.refresh();
-    try {
-      while (this.queue.length) {
-        try {
-          await this.send(this.queue[0]);
-          this.queue.shift();
-        } catch (error) {
-          // What follows a failed text waits with it, so that nothing is sent out of order.
-          this.putBack(this.queue.splice(0), error);
-        }
-      }
-    } finally {
-      this.sending = false;
-      this.refresh();
-    }
-  }
-
-  // Unsent texts go back into the box, in order, before whatever was typed since.
-  putBack(drafts, error) {
+  // A message taken back from the outbox (Edit): its text goes before whatever was typed since.
+  restore(text) {
     const typed = this.input.value;
-    const caret = this.input === document.activeElement ? this.input.selectionStart : typed.length;
-    const unsent = drafts.map((draft) => draft.content).join("\n");
-    const prefix = typed ? `${unsent}\n` : unsent;
+    const prefix = typed ? `${text}\n` : text;
     this.input.value = prefix + typed;
-    this.input.setSelectionRange(prefix.length + caret, prefix.length + caret);
-    // A lost answer may hide a stored message: the same text sent again keeps its id.
-    const lost = error instanceof ApiError && error.status === 0;
-    if (lost && drafts.length === 1 && !typed) this.retry = drafts[0];
-    this.showError(explain(error));
-    if (error instanceof ApiError && (error.code === "cost_exceeds_max" || error.code === "insufficient_points")) {
-      this.quota.load().catch(() => {});
-    }
-    this.refresh();
     this.input.focus();
-  }
-}
-
-export function explain(error) {
-  if (!(error instanceof ApiError)) return "Something went wrong; your message was not sent.";
-  const d = error.details;
-  switch (error.code) {
-    case "insufficient_points":
-      return `Not enough points: this message costs ${d.required} points and you have ${d.balance}. Your free messages for today are used up.`;
-    case "cost_exceeds_max":
-      return `The price changed: this message now costs ${d.cost} points. Press Send again to pay it.`;
-    case "rate_limited":
-      return `You are sending too fast. Try again in ${d.retryAfter || "a few"} seconds.`;
-    case "network_error":
-      return "Cannot reach the server; your message was not sent. Press Send to try again.";
-    default:
-      return error.status >= 500 ? "The server failed; your message was not sent. Press Send to try again." : error.message;
+    this.input.setSelectionRange(text.length, text.length);
+    this.refresh();
   }
 }

@@ -1,8 +1,10 @@
 // The conversation list (live): the main list, the archived list behind its own entry,
 // and each row's archive and mute actions.
 import { api } from "./api.js";
+import { previewText } from "./attachment_view.js";
 import { byId, h, setText } from "./dom.js";
 import { at } from "./time.js";
+import { avatar } from "./avatar.js";
 
 export function otherParticipant(conversation, myId) {
   return conversation.participants.find((p) => p.id !== myId) || conversation.participants[0];
@@ -295,11 +297,12 @@ export class ConversationList {
     this.place(conversation);
   }
 
-  markRead(id) {
+  // `left`: unread messages of the chat not seen yet (read only when seen).
+  markRead(id, left = 0) {
     const conversation = this.known.get(id);
     if (conversation && conversation.archived) this.refreshCountsSoon();
-    if (conversation && conversation.unreadCount) {
-      conversation.unreadCount = 0;
+    if (conversation && conversation.unreadCount !== left) {
+      conversation.unreadCount = left;
       if (this.byId.has(id)) this.place(conversation);
     }
   }
@@ -335,7 +338,7 @@ export class ConversationList {
   renderItem(conversation) {
     const other = otherParticipant(conversation, this.me.id);
     const last = conversation.lastMessage;
-    const preview = last ? (last.senderId === this.me.id ? `You: ${last.content}` : last.content) : "No messages yet";
+    const preview = last ? (last.senderId === this.me.id ? `You: ${previewText(last)}` : previewText(last)) : "No messages yet";
     const badge = h("span", { className: "unread-badge", "aria-label": `${conversation.unreadCount} unread` }, String(conversation.unreadCount));
     badge.hidden = conversation.unreadCount === 0;
     const id = conversation.id;
@@ -348,6 +351,7 @@ export class ConversationList {
       h(
         "a",
         { href: `/c/${id}`, "aria-current": id === this.openId ? "page" : null },
+        avatar(other),
         personLabel(other, "conv"),
         conversation.muted ? h("span", { className: "conv-muted", dataset: { testid: "muted-mark" } }, "Muted") : null,
         h("span", { className: "conv-preview" }, preview),
@@ -419,6 +423,6 @@ export function setTitle(titleOrPerson) {
     document.title = `${titleOrPerson} · Messenger`;
     return;
   }
-  title.replaceChildren(personLabel(titleOrPerson, "chat"));
+  title.replaceChildren(avatar(titleOrPerson), personLabel(titleOrPerson, "chat"));
   document.title = `${titleOrPerson.displayName} (@${titleOrPerson.username}) · Messenger`;
 }

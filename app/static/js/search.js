@@ -4,6 +4,7 @@ import { ApiError, api, query } from "./api.js";
 import { otherParticipant, personLabel } from "./conversations.js";
 import { byId, h, setText } from "./dom.js";
 import { formatDate } from "./time.js";
+import { avatar } from "./avatar.js";
 
 const DEBOUNCE_MS = 250;
 const MIN_MESSAGE_QUERY = 2;
@@ -259,7 +260,7 @@ export class SearchPanel {
   }
 
   userButton(user) {
-    return h("button", { type: "button", dataset: { username: user.username }, onClick: () => this.start(user) }, personLabel(user, "result"));
+    return h("button", { type: "button", dataset: { username: user.username }, onClick: () => this.start(user) }, avatar(user), personLabel(user, "result"));
   }
 
   async start(user) {

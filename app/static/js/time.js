@@ -47,3 +47,47 @@ export function formatHours(hours) {
   }
   return hours === 1 ? "1 hour" : `${hours} hours`;
 }
+
+function sameDay(a, b) {
+  return a.toDateString() === b.toDateString();
+}
+
+// The hour and minute only (the day is on the separator above): "14:03".
+export function formatClock(iso) {
+  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+// The full date and time, for a tooltip: "Saturday, November 29, 2026 at 2:03 PM".
+export function formatFull(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" });
+}
+
+// A local calendar day, as a key: two messages of one day have the same.
+export function dayKey(iso) {
+  return new Date(iso).toDateString();
+}
+
+// A day separator's words: "Today", "Yesterday", "Friday, November 27" (with the year if another year).
+export function dayLabel(iso, now = new Date()) {
+  const date = new Date(iso);
+  if (sameDay(date, now)) return "Today";
+  const yesterday = new Date(now);
+  yesterday.setDate(now.getDate() - 1);
+  if (sameDay(date, yesterday)) return "Yesterday";
+  const options = { weekday: "long", month: "long", day: "numeric" };
+  if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
+  return date.toLocaleDateString(undefined, options);
+}
+
+// When a message disappears: "today at 14:05", "tomorrow at 09:00", "Sat, Dec 6 at 14:05".
+export function formatWhen(iso, now = new Date()) {
+  const date = new Date(iso);
+  const clock = formatClock(iso);
+  if (sameDay(date, now)) return `today at ${clock}`;
+  const tomorrow = new Date(now);
+  tomorrow.setDate(now.getDate() + 1);
+  if (sameDay(date, tomorrow)) return `tomorrow at ${clock}`;
+  const options = { weekday: "short", month: "short", day: "numeric" };
+  if (date.getFullYear() !== now.getFullYear()) options.year = "numeric";
+  return `${date.toLocaleDateString(undefined, options)} at ${clock}`;
+}
