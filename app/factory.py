@@ -98,7 +98,9 @@ def register_extensions(app: Flask) -> None:
         or None,  # None: same origin only
     )
     app.extensions["socket_registry"] = make_registry(
-        app.config.get("SOCKETIO_MESSAGE_QUEUE"), app.config["SOCKETIO_CHANNEL"]
+        app.config.get("SOCKETIO_MESSAGE_QUEUE"),
+        app.config["SOCKETIO_CHANNEL"],
+        app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds(),
     )
     app.extensions["auth_throttle"] = AuthThrottle(app.config["RATELIMIT_STORAGE_URI"])
     app.extensions["attachment_storage"] = make_storage(app)

@@ -1,5 +1,6 @@
 """Authentication: register, login (with the after_login hook), logout, me."""
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from flask_jwt_extended import current_user, get_jwt, jwt_required
 from app.api.spec import endpoint
 from app.auth.hooks import run_after_login
 from app.auth.tokens import issue_access_token, revoke_token
-from app.realtime.notify import disconnect_sockets, refuse_new_sockets
+from app.realtime.notify import disconnect_other_sessions, disconnect_sockets, refuse_new_sockets
 from app.schemas import (
     LoginOut,
     LoginRequest,
@@ -131,4 +132,6 @@ def change_password(body: PasswordChangeRequest) -> Any:
         limits=login_limits(),
         hashing=hashing_cost(),
     )
+    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()
+    disconnect_other_sessions(str(current_user.id), get_jwt()["jti"], time.time() + lifetime)
     return {"ok": True}

@@ -151,7 +151,7 @@ def _connect(auth: Any) -> None:
     """Authenticate the socket, register it with its token and put it in its user's room."""
     socket = authenticate_socket(auth)
     sid = request.sid  # type: ignore[attr-defined]
-    if not current_registry().add(socket.jti, sid, socket.expires_at):  # logged out meanwhile
+    if not current_registry().add(socket.jti, sid, socket.expires_at, socket.user_id):  # logged out meanwhile
         raise refuse("token_revoked", "The access token was revoked; log in again.")
     _sockets[sid] = socket
     join_room(notify.user_room(socket.user_id))

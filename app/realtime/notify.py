@@ -40,6 +40,15 @@ def publish_typing(
     publish([Event("typing", payload, tuple(str(uid) for uid in recipients))])
 
 
+def disconnect_other_sessions(user_id: str, keep_jti: str, until: float) -> None:
+    """After a password change: refuse and disconnect the sockets of every other token of
+    the user that opened one, on whichever process holds them (tombstones until `until`)."""
+    registry = current_registry()
+    for jti in registry.user_tokens(user_id):
+        if jti != keep_jti:
+            disconnect_sockets(jti, registry.revoke(jti, until))
+
+
 def refuse_new_sockets(jti: str, expires_at: float) -> list[str]:
     """Stop sockets of this token from registering from now on; the ones it has."""
     return current_registry().revoke(jti, expires_at)

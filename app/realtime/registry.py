@@ -17,7 +17,8 @@ from flask import current_app
 
 
 class SocketRegistry(Protocol):
-    def add(self, jti: str, sid: str, expires_at: float) -> bool: ...
+    def add(self, jti: str, sid: str, expires_at: float, user_id: str) -> bool: ...
+    def user_tokens(self, user_id: str) -> list[str]: ...
     def remove(self, jti: str, sid: str) -> None: ...
     def revoke(self, jti: str, expires_at: float) -> list[str]: ...
     def forget(self, jti: str) -> None: ...
@@ -29,15 +30,27 @@ class MemorySocketRegistry:
     def __init__(self) -> None:
         self._sids: dict[str, set[str]] = {}
         self._revoked: dict[str, float] = {}
+        self._tokens: dict[str, dict[str, float]] = {}  # user id -> {token id: expires at}
         self._lock = threading.Lock()
 
-    def add(self, jti: str, sid: str, expires_at: float) -> bool:
-        """Remember that socket `sid` was opened with token `jti`; False if the token is revoked."""
+    def add(self, jti: str, sid: str, expires_at: float, user_id: str) -> bool:
+        """Remember that socket `sid` was opened with token `jti` of `user_id`; False if
+        the token is revoked."""
         with self._lock:
             if jti in self._revoked:
                 return False
             self._sids.setdefault(jti, set()).add(sid)
+            now = time.time()
+            tokens = {t: at for t, at in self._tokens.get(user_id, {}).items() if at > now}
+            tokens[jti] = expires_at
+            self._tokens[user_id] = tokens
             return True
+
+    def user_tokens(self, user_id: str) -> list[str]:
+        """The unexpired tokens of the user that opened sockets."""
+        now = time.time()
+        with self._lock:
+            return sorted(t for t, at in self._tokens.get(user_id, {}).items() if at > now)
 
     def remove(self, jti: str, sid: str) -> None:
         """Forget a socket that disconnected."""
@@ -65,25 +78,40 @@ class MemorySocketRegistry:
 class RedisSocketRegistry:
     """Token id -> socket ids in Redis sets that expire with the token."""
 
-    def __init__(self, url: str, prefix: str = "messaging:socket-token:") -> None:
+    def __init__(
+        self, url: str, prefix: str = "messaging:socket-token:", token_lifetime: float = 86400
+    ) -> None:
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
+        self.token_lifetime = token_lifetime
 
     def _ttl(self, expires_at: float) -> int:
         return max(60, int(expires_at - time.time()) + 60)
 
-    def add(self, jti: str, sid: str, expires_at: float) -> bool:
-        """Remember that socket `sid` was opened with token `jti`; False if the token is revoked."""
-        key = self.prefix + jti
+    def add(self, jti: str, sid: str, expires_at: float, user_id: str) -> bool:
+        """Remember that socket `sid` was opened with token `jti` of `user_id`; False if
+        the token is revoked."""
+        key, tokens = self.prefix + jti, self._user_key(user_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.exists(key + ":revoked")
         pipe.sadd(key, sid)
         pipe.expire(key, self._ttl(expires_at))
-        revoked, _, _ = pipe.execute()
+        pipe.zadd(tokens, {jti: expires_at})
+        pipe.zremrangebyscore(tokens, "-inf", time.time())
+        pipe.expire(tokens, int(self.token_lifetime) + 60)  # outlives every token it holds
+        revoked = pipe.execute()[0]
         if revoked:
             self.redis.srem(key, sid)
             return False
         return True
+
+    def _user_key(self, user_id: str) -> str:
+        return f"{self.prefix}user:{user_id}"
+
+    def user_tokens(self, user_id: str) -> list[str]:
+        """The unexpired tokens of the user that opened sockets."""
+        members = self.redis.zrangebyscore(self._user_key(user_id), time.time(), "+inf")
+        return sorted(m.decode() for m in members)
 
     def remove(self, jti: str, sid: str) -> None:
         """Forget a socket that disconnected."""
@@ -106,10 +134,10 @@ class RedisSocketRegistry:
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-def make_registry(message_queue: str | None, channel: str) -> SocketRegistry:
+def make_registry(message_queue: str | None, channel: str, token_lifetime: float = 86400) -> SocketRegistry:
     """A Redis registry when the deployment has a Redis queue, else an in-memory one."""
     if message_queue and message_queue.startswith(REDIS_SCHEMES):
-        return RedisSocketRegistry(message_queue, prefix=f"{channel}:socket-token:")
+        return RedisSocketRegistry(message_queue, f"{channel}:socket-token:", token_lifetime)
     return MemorySocketRegistry()
 
 

@@ -106,3 +106,15 @@ def test_wrong_current_passwords_are_throttled_like_logins(api, alice):
     assert codes[:5] == [403] * 5
     assert codes[-1] == 429
     assert api.login("alice").status_code in (200, 429)
+
+
+def test_a_password_change_disconnects_the_open_sockets_of_the_other_tokens(api, alice, bob, connect):
+    other_token = api.login("alice").json["accessToken"]
+    mine, other, bobs = connect(alice), connect(auth={"token": other_token}), connect(bob)
+    assert mine.is_connected() and other.is_connected()
+
+    assert change_password(api, alice).status_code == 200
+    assert not other.is_connected()  # the stolen session's live socket is gone too
+    assert mine.is_connected() and bobs.is_connected()
+    refused = connect(auth={"token": other_token})
+    assert not refused.is_connected()
