@@ -23,6 +23,7 @@ from support.rest import Account, unique_name
 from support.settings import PASSWORD
 from support.settings import TEST_JWT_SECRET as JWT_SECRET
 from support.tokens import forge_token, unsigned_token, with_payload
+from support.uploads import image_bytes
 
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("attack")]
 
@@ -42,7 +43,15 @@ def secure(module_launcher: Any) -> dict[str, Any]:
         server.sent(bob, chat, "reply")["message"],
     ]
     server.sent(carol, carols_chat, "carol to bob")
+    picture = server.request(
+        "POST",
+        "/api/attachments",
+        files={"file": ("picture.png", image_bytes("PNG"), "image/png")},
+        headers=alice.headers,
+    )
+    assert picture.status_code == 201, picture.text
     return {
+        "picture": picture.json()["attachment"]["id"],
         "server": server,
         "alice": alice,
         "bob": bob,
@@ -157,13 +166,20 @@ OTHER_KEY = "not-the-servers-key-0123456789abcdefghijklmnop"
 
 def protected_calls(ctx: dict[str, Any]) -> dict[str, Callable[[dict[str, str]], requests.Response]]:
     """One request per protected endpoint, each of which succeeds with a valid token."""
-    server, chat, bob = ctx["server"], ctx["chat"], ctx["bob"]
+    server, chat, bob, picture = ctx["server"], ctx["chat"], ctx["bob"], ctx["picture"]
 
     def post(path: str, body: dict[str, Any] | None) -> Callable[[dict[str, str]], requests.Response]:
         return lambda headers: server.request("POST", path, json=body, headers=headers)
 
     def get(path: str, params: dict[str, Any] | None = None) -> Callable[[dict[str, str]], requests.Response]:
         return lambda headers: server.request("GET", path, params=params, headers=headers)
+
+    def patch(path: str, body: dict[str, Any]) -> Callable[[dict[str, str]], requests.Response]:
+        return lambda headers: server.request("PATCH", path, json=body, headers=headers)
+
+    def upload(headers: dict[str, str]) -> requests.Response:
+        files = {"file": ("again.png", image_bytes("PNG"), "image/png")}
+        return server.request("POST", "/api/attachments", files=files, headers=headers)
 
     return {
         "POST /api/auth/logout": post("/api/auth/logout", None),
@@ -175,6 +191,17 @@ def protected_calls(ctx: dict[str, Any]) -> dict[str, Callable[[dict[str, str]],
         "POST /api/messages/send": post("/api/messages/send", {"conversationId": chat, "content": "valid"}),
         "POST /api/messages/read": post("/api/messages/read", {"conversationId": chat}),
         "GET /api/messages/quota": get("/api/messages/quota"),
+        "GET /api/search": get("/api/search", {"q": "eyes"}),
+        "PATCH /api/conversations/{conversation_id}": patch(f"/api/conversations/{chat}", {"muted": False}),
+        "PATCH /api/auth/me": patch("/api/auth/me", {"displayName": ctx["alice"].username}),  # unchanged
+        # A wrong current password: a valid token gets as far as 403 wrong_password and
+        # nothing changes (a success would revoke the user's other tokens under the other tests).
+        "POST /api/auth/password": post(
+            "/api/auth/password", {"currentPassword": "not-the-password", "newPassword": PASSWORD}
+        ),
+        "POST /api/attachments": upload,
+        "GET /api/attachments/{attachment_id}": get(f"/api/attachments/{picture}"),
+        "GET /api/attachments/{attachment_id}/thumbnail": get(f"/api/attachments/{picture}/thumbnail"),
     }
 
 
@@ -184,6 +211,9 @@ def test_every_attacked_call_succeeds_with_a_valid_token(secure: dict[str, Any])
     for name, call in protected_calls(secure).items():
         token = server.logged_in(alice.username).token if "logout" in name else alice.token
         response = call({"Authorization": f"Bearer {token}"})
+        if name == "POST /api/auth/password":  # the token passed; the password did not
+            assert response.status_code == 403 and response.json()["error"]["code"] == "wrong_password"
+            continue
         assert response.status_code in (200, 201), (name, response.status_code, response.text)
 
 
