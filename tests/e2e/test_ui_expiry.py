@@ -71,3 +71,20 @@ def test_fresh_login_after_the_server_clock_passes_expiry_reports_the_expired_me
         expect(ui.message_with_text(page, "gone in an hour")).to_have_count(0)
     finally:
         live_server.restart()
+
+
+def test_a_browser_clock_ahead_of_the_server_does_not_reload_the_list_in_a_loop(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, bob, conversation_id = pair
+    page = windows.open()
+    page.clock.install()
+    ui.login(page, bob)
+    live_server.sent(alice, conversation_id, "last, and gone in an hour", expirationHours=1)
+    expect(page.locator("#conversation-list")).to_contain_text("gone in an hour")
+    listings: list[str] = []
+    page.on("request", lambda r: listings.append(r.url) if "/api/conversations" in r.url else None)
+
+    page.clock.fast_forward("01:00:05")  # here it expired; the server still lists it
+    page.wait_for_timeout(2000)
+    assert 1 <= len(listings) <= 2, f"{len(listings)} list requests in 2 s"

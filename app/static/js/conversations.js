@@ -6,6 +6,10 @@ import { byId, h, setText } from "./dom.js";
 import { at } from "./time.js";
 import { avatar } from "./avatar.js";
 
+// How long to wait before asking again about a last message that expired here but was
+// still listed by the server.
+const EXPIRED_RECHECK_MS = 5000;
+
 export function otherParticipant(conversation, myId) {
   return conversation.participants.find((p) => p.id !== myId) || conversation.participants[0];
 }
@@ -385,7 +389,12 @@ export class ConversationList {
     if (cancel) cancel();
     this.expiryTimers.delete(conversation.id);
     const last = conversation.lastMessage;
-    if (last && last.expiresAt) this.expiryTimers.set(conversation.id, at(last.expiresAt, () => this.load()));
+    if (!last || !last.expiresAt) return;
+    // Already past here yet still listed: the server's clock is behind this browser's.
+    // Ask again in a while, not at once (which would ask in a tight loop until it caught up).
+    const expires = new Date(last.expiresAt).getTime();
+    const when = expires > Date.now() ? expires : Date.now() + EXPIRED_RECHECK_MS;
+    this.expiryTimers.set(conversation.id, at(new Date(when).toISOString(), () => this.load()));
   }
 }
 
