@@ -3,7 +3,6 @@ password hashing: concurrent guesses across green threads and processes, and how
 hashes one process runs at once."""
 
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,23 @@ ARGON2_MEMORY_MIB = 64  # the production PASSWORD_HASH_MEMORY_KIB
 
 def guesses(servers: list[Any], username: str, wrong: int) -> tuple[Counter[int], Any]:
     """`wrong` wrong guesses at once spread over the servers, then the right password while they run."""
-    calls = [
-        lambda n=n: servers[n % len(servers)].fresh_request(
+    refused = threading.Event()
+
+    def guess(n: int) -> Any:
+        response = servers[n % len(servers)].fresh_request(
             "POST", "/api/auth/login", json={"username": username, "password": f"guess-{n}"}
         )
-        for n in range(wrong)
-    ]
+        if response.status_code == 429:
+            refused.set()
+        return response
+
+    calls = [lambda n=n: guess(n) for n in range(wrong)]
     outcomes: list[Any] = []
     flood = threading.Thread(target=lambda: outcomes.extend(burst(calls)))
     flood.start()
-    time.sleep(0.3)  # the guesses are in (or waiting for) the slow hash
+    # A refusal means every slot is held by a guess (in, or waiting for, the slow hash);
+    # a fixed pause could let the right password take a slot first on a busy machine.
+    assert refused.wait(30), "no guess was refused"
     right = servers[-1].fresh_request(
         "POST", "/api/auth/login", json={"username": username, "password": PASSWORD}
     )

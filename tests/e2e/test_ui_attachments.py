@@ -182,6 +182,7 @@ def test_a_pdf_shows_as_a_chip_with_name_size_and_type_and_its_link_downloads(
     attach(alice_page, "report.pdf", document, "application/pdf")
     expect(chips(alice_page)).to_have_attribute("data-state", "done")
     alice_page.locator("textarea#message-input").press("Enter")  # no text: the file alone is the message
+    expect(ui.messages(bob_page).locator("a.attachment-file")).to_have_count(1)  # the send has landed
 
     [stored] = live_server.all_messages(bob, conversation_id)
     assert stored["content"] == ""
