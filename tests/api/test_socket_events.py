@@ -119,7 +119,14 @@ def test_logout_disconnects_the_tokens_sockets(api, alice, connect):
     assert not connect(alice).is_connected()
 
 
-def test_joins_and_acks_are_throttled_per_socket(app, api, alice, bob, chat, connect):
+def test_joins_and_acks_are_throttled_per_socket(app, api, alice, bob, chat, connect, monkeypatch):
+    # The window is one second of the monotonic clock: frozen here, so a slow machine
+    # cannot spread the flood over two windows.
+    import time
+    from types import SimpleNamespace
+
+    frozen = time.monotonic()
+    monkeypatch.setattr("app.realtime.events.time", SimpleNamespace(time=time.time, monotonic=lambda: frozen))
     alice_socket = connect(alice)
     limit = app.config["SOCKET_EVENTS_PER_SECOND"]
     joins = [alice_socket.emit("join", {"conversationId": chat}, callback=True) for _ in range(limit + 2)]
