@@ -48,11 +48,18 @@ def _attachment_types(text: str) -> str:
     return ",".join(dict.fromkeys(names))
 
 
+def _vapid_subject(text: str) -> str:
+    if not text.startswith(("mailto:", "https://")) or len(text) < 10:
+        raise ValueError(f"must be a mailto: address or an https:// URL to reach the operator, not {text!r}")
+    return text
+
+
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[int, Field(ge=1)]
 TimeZone = Annotated[str, AfterValidator(_known_time_zone)]
 RateLimit = Annotated[str, AfterValidator(_rate_limit)]
 AttachmentTypes = Annotated[str, AfterValidator(_attachment_types)]
+VapidSubject = Annotated[str, AfterValidator(_vapid_subject)]
 
 
 class Settings(BaseSettings):
@@ -118,6 +125,22 @@ class Settings(BaseSettings):
 
     # Proxies in front whose X-Forwarded-For and X-Forwarded-Proto are believed (ProxyFix).
     TRUSTED_PROXIES: Count = 0
+
+    # Web Push to users with no open socket (API.md, Push notifications).
+    PUSH_ENABLED: bool = True
+    # The VAPID key (PEM, or base64url raw or DER: `flask push generate-keys` prints one) and a
+    # contact for push services (mailto: or https:). Required in production; unset in
+    # development: a key kept under the instance folder and an example address.
+    VAPID_PRIVATE_KEY: str | None = None
+    VAPID_SUBJECT: VapidSubject | None = None
+    PUSH_INCLUDE_CONTENT: bool = False  # never for a message that expires
+    PUSH_TTL_SECONDS: Count = 86400  # how long a push service may hold a push
+    PUSH_TIMEOUT_SECONDS: Positive = 10  # connect and read timeout of one push
+    PUSH_MAX_PENDING: Positive = 1000  # messages being pushed at once, per process
+    PUSH_MAX_SUBSCRIPTIONS_PER_USER: Positive = 10  # the oldest go beyond it
+    # http endpoints and loopback or private addresses (a push service run for testing).
+    # Unset: allowed outside production only.
+    PUSH_ALLOW_LOCAL_ENDPOINTS: bool | None = None
 
     NODE_MODULES: str = ""  # unset: node_modules next to the app
 
@@ -263,6 +286,14 @@ class ProductionConfig(Config):
             )
         if not config.get("SQLALCHEMY_DATABASE_URI"):
             raise SettingsError("DATABASE_URL must be set in production")
+        if config.get("PUSH_ENABLED"):
+            missing = [name for name in ("VAPID_PRIVATE_KEY", "VAPID_SUBJECT") if not config.get(name)]
+            if missing:
+                raise SettingsError(
+                    f"{' and '.join(missing)} must be set in production for Web Push (generate a key "
+                    "with `flask push generate-keys`; the subject is a mailto: or https: contact), "
+                    "or set PUSH_ENABLED=false"
+                )
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -125,6 +125,11 @@ class AttachmentNotFound(NotFound):
     message = "No such attachment."
 
 
+class PushDisabled(NotFound):
+    code = "push_disabled"
+    message = "Push notifications are turned off on this server."
+
+
 class AttachmentTooLarge(AppError):
     code = "attachment_too_large"
     status = 413

@@ -68,6 +68,7 @@ def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (every table is known to Alembic)
     from app.auth.tokens import register_token_callbacks
     from app.database import configure_sqlite, ping_idle_connections
+    from app.push.setup import init_push
     from app.realtime import events  # registers the socket handlers
     from app.realtime.manager import make_client_manager
     from app.realtime.registry import make_registry
@@ -104,6 +105,7 @@ def register_extensions(app: Flask) -> None:
     )
     app.extensions["auth_throttle"] = AuthThrottle(app.config["RATELIMIT_STORAGE_URI"])
     app.extensions["attachment_storage"] = make_storage(app)
+    init_push(app)
     app.extensions["typing_state"] = make_typing_state(
         app.config.get("SOCKETIO_MESSAGE_QUEUE"),
         app.config["RATELIMIT_STORAGE_URI"],
@@ -131,8 +133,10 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """`flask points grant` and `flask seed-demo`."""
+    """`flask points grant`, `flask push generate-keys` and `flask seed-demo`."""
     from app.cli import points_cli, seed_demo
+    from app.push.cli import push_cli
 
     app.cli.add_command(points_cli)
+    app.cli.add_command(push_cli)
     app.cli.add_command(seed_demo)

@@ -114,6 +114,17 @@ def spawn(work: Callable[[], object]) -> None:
     eventlet.spawn_n(work)
 
 
+def start_detached(work: Callable[[], object]) -> None:
+    """Start one-shot `work` off the caller's path: a green thread when patched, a daemon
+    thread otherwise (the development server and tests), so the caller never waits for it."""
+    if is_patched():
+        import eventlet
+
+        eventlet.spawn_n(work)
+        return
+    threading.Thread(target=work, daemon=True).start()
+
+
 def after_signal(signum: int, work: Callable[[], object]) -> None:
     """Keep the handler of `signum` (gunicorn's) and start `work` in a green thread after it.
 

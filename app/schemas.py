@@ -190,6 +190,59 @@ class SearchQuery(RequestModel):
     before: uuid.UUID | None = Field(None, description="The last result of the previous page")
 
 
+def _b64url_bytes(size: int, what: str) -> Any:
+    def check(value: str) -> str:
+        from app.push.keys import b64url_decode
+
+        try:
+            raw = b64url_decode(value)
+        except ValueError:
+            raise ValueError(f"must be base64url ({what})") from None
+        if len(raw) != size:
+            raise ValueError(f"must be {size} bytes ({what}), not {len(raw)}")
+        return value
+
+    return check
+
+
+def _p256_point(value: str) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from app.push.keys import b64url_decode
+
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64url_decode(value))
+    except ValueError:
+        raise ValueError("is not a point on the P-256 curve") from None
+    return value
+
+
+PushEndpoint = text(min_length=1, max_length=2048)
+P256dhKey = Annotated[
+    text(max_length=100),
+    AfterValidator(_b64url_bytes(65, "an uncompressed P-256 public key")),
+    AfterValidator(_p256_point),
+]
+AuthSecret = Annotated[text(max_length=50), AfterValidator(_b64url_bytes(16, "the auth secret"))]
+
+
+class PushKeys(RequestModel):
+    p256dh: P256dhKey = Field(alias="p256dh")
+    auth: AuthSecret
+
+
+class PushSubscribeRequest(RequestModel):
+    """What the browser's PushSubscription.toJSON() gives."""
+
+    endpoint: PushEndpoint = Field(description="The push service URL (https in production)")
+    expiration_time: NonNegativeInt | float | None = Field(None, description="Ignored")
+    keys: PushKeys
+
+
+class PushUnsubscribeRequest(RequestModel):
+    endpoint: PushEndpoint
+
+
 # -- responses --------------------------------------------------------------------------
 
 
@@ -349,3 +402,11 @@ class ErrorOut(ResponseModel):
 def dump(model: type[BaseModel], value: object) -> dict:
     """Serialise a service result through its response schema into JSON-ready camelCase."""
     return model.model_validate(value, from_attributes=True).model_dump(mode="json", by_alias=True)
+
+
+class PushKeyOut(ResponseModel):
+    public_key: str = Field(description="The VAPID application server key (base64url)")
+
+
+class PushSubscriptionOut(ResponseModel):
+    id: uuid.UUID

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from app.extensions import db, socketio
 from app.models import PointsTransaction
 from app.services import conversations
+from config import TestingConfig
 
 
 @pytest.fixture
@@ -81,9 +82,36 @@ def test_seed_demo_refuses_to_run_in_production(tmp_path):
         ProductionConfig,
         SQLALCHEMY_DATABASE_URI=database,
         JWT_SECRET="production-secret-0123456789abcdefghijklmn",
+        PUSH_ENABLED=False,
     )
     with app.app_context():
         result = app.test_cli_runner().invoke(args=["seed-demo"])
         assert "users" not in sa.inspect(db.engine).get_table_names()
     assert result.exit_code != 0
     assert "APP_ENV=production" in result.output
+
+
+def test_push_generate_keys_prints_a_pair_the_app_accepts(tmp_path):
+    from app import create_app
+    from app.push import keys
+    from config import ProductionConfig
+
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'keys.db'}")
+    result = app.test_cli_runner().invoke(args=["push", "generate-keys"])
+    assert result.exit_code == 0, result.output
+    lines = dict(
+        line.split("=", 1) for line in result.output.splitlines() if line and not line.startswith("#")
+    )
+    private = lines["VAPID_PRIVATE_KEY"]
+    public = result.output.split("GET /api/push/key: ")[1].split()[0]
+    production = create_app(
+        ProductionConfig,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'production.db'}",
+        JWT_SECRET="production-secret-0123456789abcdefghijklmn",
+        VAPID_PRIVATE_KEY=private,
+        VAPID_SUBJECT="mailto:ops@example.com",
+    )
+    assert production.extensions["push_public_key"] == public == keys.public_key(keys.load_vapid(private))
+    assert production.config["PUSH_ALLOW_LOCAL_ENDPOINTS"] is False
+    again = app.test_cli_runner().invoke(args=["push", "generate-keys"]).output
+    assert private not in again, "a new pair each time"

@@ -16,6 +16,7 @@ from config import ProductionConfig, Settings, SettingsError, TestingConfig
 importlib.import_module("eventlet")
 
 LONG_SECRET = "production-secret-0123456789abcdefghijklmn"
+VAPID_KEY = "9g9C0ix4VWfyeByVxMlzH8zhUL7hpIUkmm9uWP31ZB0"  # a test key (support.settings)
 
 
 @pytest.fixture
@@ -139,6 +140,8 @@ def test_production_starts_with_a_final_config_that_has_both(environ, tmp_path):
     environ.setenv("APP_ENV", "production")
     environ.setenv("DATABASE_URL", sqlite_url(tmp_path))
     environ.setenv("JWT_SECRET", LONG_SECRET)
+    environ.setenv("VAPID_PRIVATE_KEY", VAPID_KEY)
+    environ.setenv("VAPID_SUBJECT", "mailto:ops@example.com")
     app = create_app()
     assert app.config["ENV_NAME"] == "production"
     assert app.config["JWT_SECRET"] == LONG_SECRET
@@ -147,7 +150,12 @@ def test_production_starts_with_a_final_config_that_has_both(environ, tmp_path):
 
 def test_production_cookies_can_be_made_insecure_explicitly(environ, tmp_path):
     environ.setenv("JWT_COOKIE_SECURE", "off")
-    app = create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path), JWT_SECRET=LONG_SECRET)
+    app = create_app(
+        ProductionConfig,
+        SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path),
+        JWT_SECRET=LONG_SECRET,
+        PUSH_ENABLED=False,
+    )
     assert app.config["JWT_COOKIE_SECURE"] is False and app.config["SESSION_COOKIE_SECURE"] is False
 
 
@@ -166,3 +174,44 @@ def test_production_refuses_a_blank_or_weak_secret_naming_it(environ, tmp_path, 
         create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path))
     if WEAK_SECRETS[case].strip():
         assert WEAK_SECRETS[case] not in str(refused.value), "the message shows the secret"
+
+
+def production_app(tmp_path: Path, **settings: object) -> object:
+    return create_app(
+        ProductionConfig, SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path), JWT_SECRET=LONG_SECRET, **settings
+    )
+
+
+def test_production_refuses_to_start_without_the_vapid_key_and_subject(environ, tmp_path):
+    with pytest.raises(SettingsError, match="VAPID_PRIVATE_KEY and VAPID_SUBJECT must be set in production"):
+        production_app(tmp_path)
+    with pytest.raises(SettingsError, match="VAPID_SUBJECT must be set"):
+        production_app(tmp_path, VAPID_PRIVATE_KEY=VAPID_KEY)
+    assert production_app(tmp_path, PUSH_ENABLED=False).extensions["push"] is None
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("not a key", "VAPID_PRIVATE_KEY is not a readable private key"),
+        ("AAAA", "VAPID_PRIVATE_KEY is not a readable private key"),
+    ],
+)
+def test_a_vapid_key_that_cannot_be_read_stops_the_start(environ, tmp_path, key, problem):
+    with pytest.raises(SettingsError, match=problem):
+        production_app(tmp_path, VAPID_PRIVATE_KEY=key, VAPID_SUBJECT="mailto:ops@example.com")
+
+
+def test_a_vapid_subject_must_be_a_mailto_or_https_contact(environ, tmp_path):
+    with pytest.raises(SettingsError, match="VAPID_SUBJECT must be a mailto: address or an https:// URL"):
+        production_app(tmp_path, VAPID_PRIVATE_KEY=VAPID_KEY, VAPID_SUBJECT="ops@example.com")
+
+
+def test_development_keeps_a_generated_vapid_key_under_the_instance_folder(environ, tmp_path):
+    environ.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    first = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path))
+    key_file = tmp_path / "instance" / "vapid-private-key.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    again = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=sqlite_url(tmp_path))
+    assert first.extensions["push_public_key"] == again.extensions["push_public_key"]
+    assert first.config["PUSH_ALLOW_LOCAL_ENDPOINTS"] is True

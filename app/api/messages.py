@@ -7,6 +7,7 @@ from flask_jwt_extended import current_user, get_jwt_identity, jwt_required
 
 from app.api.spec import endpoint
 from app.extensions import limiter
+from app.push.setup import push_new_message
 from app.realtime.notify import publish
 from app.schemas import (
     MessagePage,
@@ -74,6 +75,8 @@ def send(body: SendMessageRequest) -> Any:
     )
     result = sending.send_message(current_user.id, draft, business_settings())
     publish(result.events)
+    if result.created:
+        push_new_message(result.message, current_user, result.recipient_ids)
     payload = {
         "message": result.message,
         "charged": {"free": result.charged_free, "points": result.charged_points},

@@ -20,7 +20,7 @@ from app.schemas import (
     RegisterRequest,
     UserEnvelope,
 )
-from app.services import accounts
+from app.services import accounts, push_subscriptions
 from app.services.throttle import AuthThrottle
 from app.settings import business_settings, hashing_cost, login_limits, registration_limit
 
@@ -45,6 +45,7 @@ def end_session(claims: dict[str, Any], user_id: Any) -> None:
     """
     sids = refuse_new_sockets(claims["jti"], float(claims["exp"]))
     revoke_token(claims["jti"], user_id, datetime.fromtimestamp(claims["exp"], UTC))
+    push_subscriptions.end_session(claims["jti"])  # pushes stop anyway: the session is invalid
     disconnect_sockets(claims["jti"], sids)
 
 

@@ -19,6 +19,7 @@ from flask import current_app
 class SocketRegistry(Protocol):
     def add(self, jti: str, sid: str, expires_at: float, user_id: str) -> bool: ...
     def user_tokens(self, user_id: str) -> list[str]: ...
+    def online_users(self, user_ids: list[str]) -> set[str]: ...
     def remove(self, jti: str, sid: str) -> None: ...
     def revoke(self, jti: str, expires_at: float) -> list[str]: ...
     def forget(self, jti: str) -> None: ...
@@ -51,6 +52,16 @@ class MemorySocketRegistry:
         now = time.time()
         with self._lock:
             return sorted(t for t, at in self._tokens.get(user_id, {}).items() if at > now)
+
+    def online_users(self, user_ids: list[str]) -> set[str]:
+        """Those of the users who hold a connected socket (Web Push skips them)."""
+        now = time.time()
+        with self._lock:
+            return {
+                user_id
+                for user_id in user_ids
+                if any(at > now and self._sids.get(t) for t, at in self._tokens.get(user_id, {}).items())
+            }
 
     def remove(self, jti: str, sid: str) -> None:
         """Forget a socket that disconnected."""
@@ -112,6 +123,24 @@ class RedisSocketRegistry:
         """The unexpired tokens of the user that opened sockets."""
         members = self.redis.zrangebyscore(self._user_key(user_id), time.time(), "+inf")
         return sorted(m.decode() for m in members)
+
+    def online_users(self, user_ids: list[str]) -> set[str]:
+        """Those of the users who hold a connected socket on any process (Web Push skips them)."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.zrangebyscore(self._user_key(user_id), now, "+inf")
+        tokens = [
+            (user_id, m.decode())
+            for user_id, members in zip(user_ids, pipe.execute(), strict=True)
+            for m in members
+        ]
+        if not tokens:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for _user_id, jti in tokens:
+            pipe.scard(self.prefix + jti)
+        return {user_id for (user_id, _jti), count in zip(tokens, pipe.execute(), strict=True) if count}
 
     def remove(self, jti: str, sid: str) -> None:
         """Forget a socket that disconnected."""

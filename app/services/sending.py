@@ -52,6 +52,7 @@ class SendResult:
     charged_points: int
     quota: quota.QuotaView
     events: list[Event] = field(default_factory=list)
+    recipient_ids: tuple[uuid.UUID, ...] = ()  # the other participants of a new message
 
 
 def is_blank(content: str) -> bool:
@@ -166,7 +167,8 @@ def _stored(
         Event("quota:update", dump(QuotaOut, view), (str(sender_id),)),
         *updates_for(draft.conversation_id, [uuid.UUID(uid) for uid in outcome.unarchived]),
     ]
-    return SendResult(record, True, claim.cost == 0, claim.cost, view, events)
+    others = tuple(uuid.UUID(uid) for uid in outcome.recipients if uid != str(sender_id))
+    return SendResult(record, True, claim.cost == 0, claim.cost, view, events, others)
 
 
 def _refused(

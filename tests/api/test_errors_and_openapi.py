@@ -235,6 +235,7 @@ def test_openapi_post_endpoints_with_a_body_describe_it(document):
         "/api/messages/send",
         "/api/messages/read",
         "/api/attachments",
+        "/api/push/subscriptions",
     }
 
 

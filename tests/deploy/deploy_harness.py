@@ -31,6 +31,7 @@ from support.processes import BIN, TOP_LEVEL, CommandFailed
 from support.pytest_live import fail_or_skip
 from support.rest import Account, RestClient
 from support.servers import Launcher, LiveServer
+from support.settings import TEST_VAPID_PRIVATE_KEY
 from support.sockets import Sock, Sockets
 
 DEPLOY = TOP_LEVEL / "deploy"
@@ -458,11 +459,18 @@ def deployment_settings(redis_url: str, instance: Path) -> dict[str, str | None]
     example leaves the app's defaults in force."""
     settings: dict[str, str | None] = dict(read_env_file(ENV_EXAMPLE))
     assert settings.pop("JWT_SECRET") == "", "the example must not ship a signing key"
+    assert settings.pop("VAPID_PRIVATE_KEY") == "", "the example must not ship a VAPID key"
     settings.pop("DATABASE_URL")  # the test's own, given to the launcher
-    harness_defaults = ("REGISTER_RATE_LIMIT", "SEARCH_RATE_LIMIT", "JWT_COOKIE_SECURE")
+    harness_defaults = (
+        "REGISTER_RATE_LIMIT",
+        "SEARCH_RATE_LIMIT",
+        "JWT_COOKIE_SECURE",
+        "PUSH_ALLOW_LOCAL_ENDPOINTS",
+    )
     settings |= {name: None for name in harness_defaults if name not in settings}
     return settings | {
         "JWT_SECRET": f"deploy-test-{uuid.uuid4().hex}-{uuid.uuid4().hex}",
+        "VAPID_PRIVATE_KEY": TEST_VAPID_PRIVATE_KEY,
         "SOCKETIO_MESSAGE_QUEUE": redis_url,
         "SOCKETIO_CHANNEL": f"deploy-{uuid.uuid4().hex}",  # pub/sub channels span Redis DBs
         "RATELIMIT_STORAGE_URI": redis_url,

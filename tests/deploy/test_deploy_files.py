@@ -12,6 +12,7 @@ from types import ModuleType
 import pytest
 from deploy_harness import ENV_EXAMPLE, INSTALL_ROOT, RENDER, UNITS, exec_start, read_env_file
 from support.processes import TOP_LEVEL
+from support.settings import TEST_VAPID_PRIVATE_KEY
 
 import config
 
@@ -93,13 +94,15 @@ def test_the_environment_file_names_every_setting_and_sets_what_production_needs
     assert values["TRUSTED_PROXIES"] == "1"  # nginx, and only nginx
     assert values["JWT_COOKIE_SECURE"] == "true"
     assert values["JWT_SECRET"] == "", "the example must not ship a usable signing key"
+    assert values["VAPID_PRIVATE_KEY"] == "", "the example must not ship a VAPID key"
     for name in ("DATABASE_URL", "SOCKETIO_MESSAGE_QUEUE", "RATELIMIT_STORAGE_URI", "INSTANCE_PATH"):
         assert values[name], name
     # With a secret filled in, the production config takes it (types, limits, the checks).
     settings = {name: value for name, value in values.items() if name not in config.SERVER_SETTINGS}
-    chosen = config.read_settings(**(settings | {"JWT_SECRET": "x7Kq9ZpLr2Vw4Ny8Bt6Hc3Jm5Fd1Gs0Ae"}))
+    secrets = {"JWT_SECRET": "x7Kq9ZpLr2Vw4Ny8Bt6Hc3Jm5Fd1Gs0Ae", "VAPID_PRIVATE_KEY": TEST_VAPID_PRIVATE_KEY}
+    chosen = config.read_settings(**(settings | secrets))
     assert chosen.APP_ENV == "production"
-    final = config.ProductionConfig.load(settings | {"JWT_SECRET": "x7Kq9ZpLr2Vw4Ny8Bt6Hc3Jm5Fd1Gs0Ae"})
+    final = config.ProductionConfig.load(settings | secrets)
     config.ProductionConfig.check(final)
     assert final["JWT_COOKIE_SECURE"] is True and final["SESSION_COOKIE_SECURE"] is True
 

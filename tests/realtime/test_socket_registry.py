@@ -56,3 +56,18 @@ def test_the_redis_index_of_a_users_tokens_outlives_them_and_no_more(redis_db: R
     registry = RedisSocketRegistry(redis_db.url, "ttl:socket-token:", LIFETIME)
     registry.add("t1", "s1", time.time() + 60, "alice")
     assert LIFETIME < registry.redis.ttl("ttl:socket-token:user:alice") <= LIFETIME + 60
+
+
+def test_a_user_is_online_while_one_of_their_sockets_is_open(registry: SocketRegistry) -> None:
+    soon = time.time() + 60
+    registry.add("t1", "s1", soon, "alice")
+    registry.add("t2", "s2", soon, "alice")
+    registry.add("t3", "s3", soon, "bob")
+    registry.add("old", "s4", time.time() - 1, "carol")  # an expired token's socket does not count
+    assert registry.online_users(["alice", "bob", "carol", "dave"]) == {"alice", "bob"}
+    registry.remove("t1", "s1")
+    assert registry.online_users(["alice", "bob"]) == {"alice", "bob"}
+    registry.remove("t2", "s2")
+    registry.remove("t3", "s3")
+    assert registry.online_users(["alice", "bob"]) == set()
+    assert registry.online_users([]) == set()

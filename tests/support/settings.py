@@ -8,6 +8,13 @@ from config import environment_without_settings
 # Signs the tokens of every live server (and the tokens the harness forges for them);
 # 64 bytes or more, so that HS512 tokens are as strong as the key allows.
 TEST_JWT_SECRET = "live-server-test-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
+# The VAPID key of every live server (a test key, like the JWT secret above); its public
+# half is what the fake push service (support.push_service) checks pushes against.
+TEST_VAPID_PRIVATE_KEY = "9g9C0ix4VWfyeByVxMlzH8zhUL7hpIUkmm9uWP31ZB0"
+TEST_VAPID_PUBLIC_KEY = (
+    "BFt-GMX1TJDbHz2O4mYJ3I_hFQYEr9t9HAC8caxtKELuXJ1a4xQF6D6h1ibc_O5h5NMS3z-0Tp-TU1SpoOOxNog"
+)
+TEST_VAPID_SUBJECT = "mailto:push-tests@example.com"
 PASSWORD = "correct-horse-battery-staple"  # not on the list of common passwords the app refuses
 
 # Not settings of the app, but inherited they would change the server process itself:
@@ -19,6 +26,9 @@ PROCESS_OVERRIDES = ("FAKETIME", "LD_PRELOAD", "BENCH_CEILING", "BENCH_EXPERIMEN
 DEFAULT_SETTINGS = {
     "APP_ENV": "production",
     "JWT_SECRET": TEST_JWT_SECRET,
+    "VAPID_PRIVATE_KEY": TEST_VAPID_PRIVATE_KEY,
+    "VAPID_SUBJECT": TEST_VAPID_SUBJECT,
+    "PUSH_ALLOW_LOCAL_ENDPOINTS": "true",  # the fake push service listens on loopback, over http
     "PASSWORD_HASH_TIME_COST": "1",
     "PASSWORD_HASH_MEMORY_KIB": "8",
     "REGISTER_RATE_LIMIT": "100000 per hour",  # the suites register many users from one address
