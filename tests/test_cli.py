@@ -115,3 +115,22 @@ def test_push_generate_keys_prints_a_pair_the_app_accepts(tmp_path):
     assert production.config["PUSH_ALLOW_LOCAL_ENDPOINTS"] is False
     again = app.test_cli_runner().invoke(args=["push", "generate-keys"]).output
     assert private not in again, "a new pair each time"
+
+
+def test_the_key_generator_runs_without_an_app_or_settings():
+    """The Deploy section runs it before the environment file has a key (when the app could not start)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    top_level = Path(__file__).resolve().parent.parent
+    env = {"PATH": "/usr/bin:/bin", "APP_ENV": "production"}  # a production app would refuse to start
+    result = subprocess.run(
+        [sys.executable, "-m", "app.push.keys"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=top_level,
+        check=True,
+    )
+    assert result.stdout.startswith("VAPID_PRIVATE_KEY=")

@@ -17,7 +17,5 @@ def generate_keys() -> None:
     Changing the key later unsubscribes every browser: push services refuse pushes signed
     with another key than the one a browser subscribed with.
     """
-    vapid = keys.generate()
-    click.echo(f"VAPID_PRIVATE_KEY={keys.private_key_text(vapid)}")
-    click.echo(f"# public (application server) key, served at GET /api/push/key: {keys.public_key(vapid)}")
-    click.echo("VAPID_SUBJECT=mailto:you@example.com  # a contact push services can reach")
+    for line in keys.environment_lines(keys.generate()):
+        click.echo(line)

@@ -85,3 +85,16 @@ def development_key(instance_path: str) -> str:
         finally:
             draft.unlink()
     return path.read_text()
+
+
+def environment_lines(vapid: Vapid) -> list[str]:
+    """A key pair as lines of an environment file (the public key as a comment)."""
+    return [
+        f"VAPID_PRIVATE_KEY={private_key_text(vapid)}",
+        f"# public (application server) key, served at GET /api/push/key: {public_key(vapid)}",
+        "VAPID_SUBJECT=mailto:you@example.com  # a contact push services can reach",
+    ]
+
+
+if __name__ == "__main__":  # `python -m app.push.keys`: no app, no settings needed
+    print("\n".join(environment_lines(generate())))

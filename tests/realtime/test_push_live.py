@@ -1,0 +1,85 @@
+"""Web Push from real servers (eventlet green threads, gunicorn, Redis), to a push
+service on loopback that verifies the VAPID token and decrypts each push."""
+
+import statistics
+import time
+from typing import Any
+
+import jwt
+import pytest
+from support.push_service import FakePushService
+from support.servers import LiveServer
+from support.settings import TEST_VAPID_PUBLIC_KEY
+from support.sockets import Sockets
+
+pytestmark = [pytest.mark.server, pytest.mark.xdist_group("realtime")]
+
+ServerPair = Any  # conftest.ServerPair
+TIMED_SENDS = 8
+
+
+def subscribe(server: LiveServer, who: Any, browser: Any) -> None:
+    response = server.request("POST", "/api/push/subscriptions", json=browser.as_json(), headers=who.headers)
+    assert response.status_code == 201, response.text
+
+
+def timed_send(server: LiveServer, who: Any, chat: str, content: str) -> float:
+    started = time.perf_counter()
+    response = server.send(who, chat, content)
+    took = time.perf_counter() - started
+    assert response.status_code == 201, response.text
+    return took
+
+
+def test_a_hanging_push_service_does_not_slow_the_send(server: LiveServer) -> None:
+    with FakePushService(TEST_VAPID_PUBLIC_KEY) as service:
+        a, b, c = server.account("a"), server.account("b"), server.account("c")
+        to_b, to_c = server.conversation(a, b), server.conversation(a, c)
+        working = service.subscribe()
+        subscribe(server, b, working)
+        first = server.sent(a, to_b, "pushed by a green thread")["message"]
+        [delivery] = service.wait_for(1)
+        assert delivery.problem is None and delivery.payload["messageId"] == first["id"]
+
+        working.mode = "hang"  # from now on the push service answers nothing for 30 s
+        timed_send(server, a, to_c, "warm up")
+        pushed, unpushed = [], []
+        for n in range(TIMED_SENDS):
+            pushed.append(timed_send(server, a, to_b, f"push hangs {n}"))
+            unpushed.append(timed_send(server, a, to_c, f"no push {n}"))
+        arrived = service.wait_for(1 + TIMED_SENDS)
+        assert all(d.problem is None for d in arrived), "every push reached the service and hangs there"
+        assert statistics.median(pushed) < 2 * statistics.median(unpushed) + 0.05, (pushed, unpushed)
+        assert max(pushed) < 2.0, pushed
+    server.assert_alive()
+
+
+def _token_id(token: str) -> str:
+    return jwt.decode(token, options={"verify_signature": False})["jti"]
+
+
+def _socket_count(pair: ServerPair, token: str) -> int:
+    return sum(
+        pair.redis.scard(key) for key in pair.redis.scan_iter(match=f"*socket-token:{_token_id(token)}")
+    )
+
+
+def test_no_push_while_a_socket_is_open_on_the_other_process(
+    server_pair: ServerPair, sockets: Sockets
+) -> None:
+    p1, p2 = server_pair.first, server_pair.second
+    with FakePushService(TEST_VAPID_PUBLIC_KEY) as service:
+        a, b = p1.account("a"), p1.account("b")
+        chat = p1.conversation(a, b)
+        subscribe(p1, b, service.subscribe())
+        b_on_2 = sockets.open(p2, b, "B on process 2")
+        while_online = p1.sent(a, chat, "b has a socket on process 2")["message"]
+        b_on_2.wait_for("message:new", lambda m: m["id"] == while_online["id"])
+        b_on_2.close()
+        deadline = time.monotonic() + 10
+        while _socket_count(server_pair, b.token):  # process 2 forgets the socket
+            assert time.monotonic() < deadline, "the registry still lists B's socket"
+            time.sleep(0.05)
+        while_offline = p1.sent(a, chat, "b closed the tab")["message"]
+        [delivery] = service.wait_for(1)
+        assert delivery.payload["messageId"] == while_offline["id"], "no push for the message B saw live"
