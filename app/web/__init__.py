@@ -213,6 +213,19 @@ def profile() -> Any:
     return render_template("profile.html", user=user, error=None)
 
 
+@bp.get("/sw.js")
+def service_worker() -> Any:
+    """The push service worker, at the root so that its scope is the whole site.
+
+    Checked again on every page load (no-cache), so a new version takes over at once.
+    """
+    response = send_from_directory(
+        os.path.join(current_app.static_folder or "", "js"), "sw.js", mimetype="text/javascript", max_age=0
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
 @bp.get("/vendor/<path:filename>")
 def vendor(filename: str) -> Any:
     """Front-end libraries installed from npm (package.json), served as they are."""

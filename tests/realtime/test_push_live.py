@@ -83,3 +83,26 @@ def test_no_push_while_a_socket_is_open_on_the_other_process(
         while_offline = p1.sent(a, chat, "b closed the tab")["message"]
         [delivery] = service.wait_for(1)
         assert delivery.payload["messageId"] == while_offline["id"], "no push for the message B saw live"
+
+
+def test_concurrent_subscriptions_of_one_browser_store_it_once(server: LiveServer) -> None:
+    """A page reloaded while it subscribes: the same endpoint posted at once, many times."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    import sqlalchemy as sa
+
+    with FakePushService(TEST_VAPID_PUBLIC_KEY) as service:
+        b = server.account("b")
+        browser = service.subscribe()
+
+        def post(_: int) -> int:
+            url = f"{server.url}/api/push/subscriptions"
+            return requests.post(url, json=browser.as_json(), headers=b.headers, timeout=20).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(post, range(8)))
+        assert sorted(statuses) == [200] * 7 + [201], statuses
+        count = sa.text("SELECT count(*) FROM push_subscriptions WHERE endpoint = :endpoint")
+        with server.engine.connect() as connection:
+            assert connection.execute(count, {"endpoint": browser.endpoint}).scalar() == 1

@@ -5,6 +5,7 @@ import { ChatSettings } from "./chatsettings.js";
 import { AttachmentTray } from "./attachments.js";
 import { Composer } from "./composer.js";
 import { ConversationList, otherParticipant, setTitle } from "./conversations.js";
+import { PushControl, UnreadTitle, closeNotificationsWhileSeen } from "./notifications.js";
 import { Outbox } from "./outbox.js";
 import { QuotaDisplay } from "./quota.js";
 import { SearchPanel } from "./search.js";
@@ -18,6 +19,7 @@ const onSearchPage = document.body.classList.contains("on-search");
 const quota = new QuotaDisplay();
 const conversations = new ConversationList({ me, openId, conversationCost: Number(data.conversationCost || 0) });
 let chat = null;
+const unreadTitle = new UnreadTitle({ me, isMuted: (id) => Boolean(conversations.get(id) && conversations.get(id).muted) });
 
 // Unsent messages survive reloads; any page of the user sends them, in order.
 const outbox = new Outbox({ userId: me.id });
@@ -40,6 +42,7 @@ socket.on("message:new", (message) => {
   const seenNow = Boolean(chat && message.conversationId === openId && document.visibilityState === "visible");
   conversations.messageArrived(message, { seenNow });
   if (chat) chat.messageArrived(message);
+  unreadTitle.messageArrived(message);
 });
 socket.on("conversation:new", (conversation) => conversations.added(conversation));
 socket.on("conversation:update", (conversation) => conversations.updated(conversation));
@@ -60,6 +63,7 @@ window.addEventListener("focus", refreshQuota);
 
 async function start() {
   outbox.kick();
+  new PushControl({ onLeave: () => socket.disconnect() }).start().catch(() => {});
   conversations.bind();
   new SearchPanel({ me, conversations, conversationCost: Number(data.conversationCost || 0), keepInUrl: onSearchPage }).bind();
   await Promise.all([quota.load(), conversations.load()]);
@@ -76,6 +80,7 @@ async function start() {
     conversations.load().catch(() => {});
   }
   setTitle(otherParticipant(conversation, me.id));
+  closeNotificationsWhileSeen(openId);
   chat = new ChatView({ conversationId: openId, me, socket, onRead: (id, left) => conversations.markRead(id, left) });
   chat.setParticipants(conversation);
   const settings = new ChatSettings({ me, conversations });
