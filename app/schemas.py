@@ -235,7 +235,7 @@ class PushSubscribeRequest(RequestModel):
     """What the browser's PushSubscription.toJSON() gives."""
 
     endpoint: PushEndpoint = Field(description="The push service URL (https in production)")
-    expiration_time: NonNegativeInt | float | None = Field(None, description="Ignored")
+    expiration_time: float | None = Field(None, description="Ignored (browsers send null or a time in ms)")
     keys: PushKeys
 
 

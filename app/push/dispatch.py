@@ -16,6 +16,7 @@ import uuid
 from flask import Flask
 
 from app import clock, green
+from app.errors import is_unavailable
 from app.push.client import Outcome, PushClient, Target, audience_of
 from app.push.notice import MessageNotice, push_for
 from app.realtime.registry import SocketRegistry
@@ -66,8 +67,11 @@ class PushDispatcher:
         try:
             with self.app.app_context():
                 self._push(notice, recipient_ids)
-        except Exception:
-            log.exception("push of message %s failed", notice.message_id)
+        except Exception as error:
+            if not is_unavailable(error):
+                log.exception("push of message %s failed", notice.message_id)
+            else:  # the database went away: one line, as for requests (app.api.errors)
+                log.warning("push of message %s skipped: %s", notice.message_id, _cause(error))
         finally:
             with self._changed:
                 self.pending -= 1
@@ -100,7 +104,12 @@ class PushDispatcher:
         (a push to someone online is better than none to someone offline)."""
         try:
             online = self.registry.online_users([str(uid) for uid in user_ids])
-        except Exception:
-            log.warning("socket registry unavailable; pushing to every recipient", exc_info=True)
+        except Exception as error:
+            log.warning("socket registry unavailable (%s); pushing to every recipient", _cause(error))
             return list(user_ids)
         return [uid for uid in user_ids if str(uid) not in online]
+
+
+def _cause(error: Exception) -> str:
+    cause = getattr(error, "orig", None) or error
+    return f"{cause.__class__.__name__}: {str(cause).strip()[:200]}"

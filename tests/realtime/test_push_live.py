@@ -69,20 +69,28 @@ def test_no_push_while_a_socket_is_open_on_the_other_process(
 ) -> None:
     p1, p2 = server_pair.first, server_pair.second
     with FakePushService(TEST_VAPID_PUBLIC_KEY) as service:
-        a, b = p1.account("a"), p1.account("b")
-        chat = p1.conversation(a, b)
+        a, b, c = p1.account("a"), p1.account("b"), p1.account("c")
+        chat, control = p1.conversation(a, b), p1.conversation(a, c)
         subscribe(p1, b, service.subscribe())
+        subscribe(p1, c, service.subscribe())
         b_on_2 = sockets.open(p2, b, "B on process 2")
         while_online = p1.sent(a, chat, "b has a socket on process 2")["message"]
         b_on_2.wait_for("message:new", lambda m: m["id"] == while_online["id"])
+        # Pushes start a moment after the send answers: C's push, sent after B's message by
+        # the same process, arrives only once B's was decided (while B was still online).
+        to_c = p1.sent(a, control, "c is offline")["message"]
+        assert service.wait_for(1)[0].payload["messageId"] == to_c["id"]
         b_on_2.close()
         deadline = time.monotonic() + 10
         while _socket_count(server_pair, b.token):  # process 2 forgets the socket
             assert time.monotonic() < deadline, "the registry still lists B's socket"
             time.sleep(0.05)
         while_offline = p1.sent(a, chat, "b closed the tab")["message"]
-        [delivery] = service.wait_for(1)
-        assert delivery.payload["messageId"] == while_offline["id"], "no push for the message B saw live"
+        second = service.wait_for(2)[1]
+        assert second.payload["messageId"] == while_offline["id"]
+        assert [d.payload["messageId"] for d in service.deliveries] == [to_c["id"], while_offline["id"]], (
+            "no push for the message B saw live"
+        )
 
 
 def test_concurrent_subscriptions_of_one_browser_store_it_once(server: LiveServer) -> None:
