@@ -30,6 +30,17 @@ def post_worker_init(worker):
     signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn had it: requests are not interrupted
 
 
+def worker_exit(server, worker):
+    """After a worker's last request: the pushes it started finish before it exits."""
+    import sys
+
+    from app.push.setup import finish_pending_pushes
+
+    module = sys.modules.get("wsgi")
+    if module is not None:
+        finish_pending_pushes(module.app)
+
+
 # gunicorn 25's control socket defaults to one path per user, which several
 # processes on one host would share; this service does not use it.
 control_socket_disable = True

@@ -23,6 +23,7 @@ def main() -> None:
     from app import green
     from app.extensions import socketio
     from app.logs import RedactingStream
+    from app.push.setup import finish_pending_pushes
     from app.realtime.shutdown import drop_sockets, track_sockets
     from app.system import raise_open_file_limit, settle_heap
 
@@ -39,6 +40,7 @@ def main() -> None:
     socketio.run(
         app, host=args.host, port=args.port, log_output=True, log=RedactingStream(sys.stderr), max_size=4096
     )
+    finish_pending_pushes(app)  # the server stopped: its pushes end before the process does
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Web Push for an app: its VAPID key and subject, the client and the dispatcher."""
 
+import logging
 import uuid
 from typing import Any
 
@@ -10,6 +11,8 @@ from app.push.client import PushClient
 from app.push.dispatch import PushDispatcher
 from app.push.notice import MessageNotice
 from app.push.transport import make_session
+
+log = logging.getLogger(__name__)
 
 
 def init_push(app: Flask) -> None:
@@ -67,3 +70,13 @@ def push_new_message(message: dict[str, Any], sender: Any, recipient_ids: tuple[
         expires_at=message["expires_at"],
     )
     dispatcher.message_committed(notice, list(recipient_ids))
+
+
+def finish_pending_pushes(app: Flask) -> None:
+    """At a graceful stop, once requests ended: let the pushes this process started end
+    (404 and 410 answers still delete their subscriptions), for at most a push's timeout."""
+    dispatcher = app.extensions.get("push")
+    if dispatcher is None or not dispatcher.pending:
+        return
+    if not dispatcher.wait_idle(app.config["PUSH_TIMEOUT_SECONDS"] + 1):
+        log.warning("graceful stop: %d messages were still being pushed", dispatcher.pending)

@@ -114,3 +114,35 @@ def test_concurrent_subscriptions_of_one_browser_store_it_once(server: LiveServe
         count = sa.text("SELECT count(*) FROM push_subscriptions WHERE endpoint = :endpoint")
         with server.engine.connect() as connection:
             assert connection.execute(count, {"endpoint": browser.endpoint}).scalar() == 1
+
+
+@pytest.mark.parametrize("kind", ["gunicorn", "eventlet"])
+def test_a_graceful_stop_lets_the_pushes_in_flight_finish(kind: str, tmp_path: Any, request: Any) -> None:
+    """A push the service answers 410 a second later, while the server stops: the answer
+    still deletes the subscription (the worker waited for it before exiting)."""
+    import sqlalchemy as sa
+    from support.servers import Launcher
+
+    database_url = (
+        request.getfixturevalue("pg_databases").create("push_stop")
+        if kind == "gunicorn"
+        else f"sqlite:///{tmp_path / 'push.db'}"
+    )
+    launcher = Launcher(tmp_path)
+    try:
+        server = launcher.start(launcher.environment(database_url), kind, kind=kind)
+        with FakePushService(TEST_VAPID_PUBLIC_KEY) as service:
+            service.hang_seconds = 1.5
+            a, b = server.account("a"), server.account("b")
+            chat = server.conversation(a, b)
+            subscribe(server, b, service.subscribe("slow_gone"))
+            server.sent(a, chat, "the server stops while this is pushed")
+            service.wait_for(1)  # the push is at the service, which answers 410 in 1.5 s
+            rows = sa.text("SELECT count(*) FROM push_subscriptions")
+            engine = sa.create_engine(database_url)
+            server.stop()
+            with engine.connect() as connection:
+                assert connection.execute(rows).scalar() == 0, "the 410 came after the stop began"
+            engine.dispose()
+    finally:
+        launcher.stop_all()

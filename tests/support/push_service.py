@@ -7,6 +7,11 @@ decrypts the `aes128gcm` body with the subscription's private key and auth secre
 a browser would (http_ece, as pywebpush's own tests do), and records what arrived.
 Each subscription answers as its `mode` says: 201, 404, 410, 429, 500, or (hang) 201
 only once released or after `hang_seconds`; a push is recorded when it arrives.
+
+For load (bench/push.py), `verify=False` skips the VAPID check and the decryption (a
+real push service is remote: its CPU is not the server's), `keep_alive=True` answers
+HTTP/1.1 and keeps connections open, as real push services do, and `backlog` lets
+hundreds of pushes connect at once (socketserver listens with a backlog of 5).
 """
 
 import base64
@@ -25,7 +30,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 MAX_VAPID_LIFETIME = 24 * 3600
-ANSWERS = {"ok": 201, "not_found": 404, "gone": 410, "too_many": 429, "error": 500}
+ANSWERS = {"ok": 201, "not_found": 404, "gone": 410, "too_many": 429, "error": 500, "slow_gone": 410}
+SLOW_MODES = ("hang", "slow_gone")  # answer only once released or after hang_seconds
 
 
 def b64url(data: bytes) -> str:
@@ -85,17 +91,28 @@ class Delivery:
 class FakePushService:
     """Serves push endpoints on 127.0.0.1 in a thread; a context manager."""
 
-    def __init__(self, vapid_public_key: str | None = None) -> None:
+    def __init__(
+        self,
+        vapid_public_key: str | None = None,
+        *,
+        verify: bool = True,
+        keep_alive: bool = False,
+        backlog: int = ThreadingHTTPServer.request_queue_size,
+    ) -> None:
         self.vapid_public_key = vapid_public_key  # None: any key (its signature still checked)
+        self.verify = verify  # False: pushes are recorded and answered unchecked (for load)
+        self.keep_alive = keep_alive  # True: HTTP/1.1, connections kept open between pushes
+        self.answered = 0  # pushes answered so far (a hanging one counts once it answered)
         self.subscriptions: dict[str, BrowserSubscription] = {}
         self.deliveries: list[Delivery] = []
         self.arrived = threading.Condition()
         self.released = threading.Event()
         self.hang_seconds = 30.0  # a hanging subscription answers after this, or when released
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        server_class = type("PushServer", (ThreadingHTTPServer,), {"request_queue_size": backlog})
+        self.server = server_class(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> "FakePushService":
         self._thread.start()
@@ -142,6 +159,8 @@ class FakePushService:
         subscription = self.subscriptions.get(endpoint)
         if subscription is None:
             return Delivery(endpoint, headers, 404, problem="unknown endpoint")
+        if not self.verify:
+            return Delivery(endpoint, headers, ANSWERS.get(subscription.mode, 201))
         try:
             claims = self.verify_vapid(headers.get("authorization", ""))
             if headers.get("content-encoding") != "aes128gcm":
@@ -180,6 +199,8 @@ class FakePushService:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if service.keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
@@ -187,13 +208,15 @@ class FakePushService:
                 delivery = service.receive(self.path, headers, body)
                 service._record(delivery)  # on arrival: a hanging answer comes later
                 subscription = service.subscriptions.get(delivery.endpoint)
-                if subscription is not None and subscription.mode == "hang":
+                if subscription is not None and subscription.mode in SLOW_MODES:
                     service.released.wait(service.hang_seconds)
                 self.send_response(delivery.status)
                 if delivery.status == 429:
                     self.send_header("Retry-After", "60")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                with service.arrived:
+                    service.answered += 1
 
             def log_message(self, *_args: Any) -> None:
                 pass
