@@ -33,6 +33,7 @@ BENCHMARKS = (
     "capacity",
     "search",
     "attachments",
+    "push",
 )
 
 

@@ -42,6 +42,15 @@ SUMMARY_KEYS = {
     "capacity": {"capacity_users", "steps"},
     "search": {"sizes", "p99_growth", "hook_growth_p50", "send", "send_indexed_to_unindexed_ratio"},
     "attachments": {"throughput", "rss_growth_mib", "healthz_under_uploads", "hook"},
+    "push": {
+        "off",
+        "on",
+        "on_unsubscribed",
+        "on_to_off_ratio",
+        "deliveries",
+        "sample",
+        "memory_kib_per_pending_push",
+    },
 }
 
 
@@ -108,6 +117,16 @@ def test_quick_mode_repeats_every_measurement_against_its_ceiling(quick_results:
     assert memory["summary"]["service"]["all_connected"]
     capacity = json.loads((quick_results / "capacity.json").read_text())
     assert all({"mix", "ceiling"} <= set(step) for step in capacity["summary"]["steps"])
+
+
+def test_quick_push_pushes_every_send_with_push_on_and_none_with_it_off(quick_results: Path) -> None:
+    push = json.loads((quick_results / "push.json").read_text())
+    assert push["summary"]["sample"]["ok"], push["summary"]["sample"]  # verified and decrypted
+    deliveries = push["summary"]["deliveries"]
+    assert deliveries["sends_with_push_on"] > 0 and deliveries["every_send_pushed"], deliveries
+    assert deliveries["pushes_with_push_off"] == 0 and deliveries["pushes_without_subscriptions"] == 0
+    assert [r["arm"] for r in push["rounds"]].count("on") >= 3
+    assert push["memory_rounds"] and push["summary"]["memory_kib_per_pending_push"] is not None
 
 
 def test_set_gives_every_bench_server_the_setting_and_refuses_unknown_names(

@@ -1,5 +1,5 @@
-"""One Web Push to one subscription: encrypted (aes128gcm) and signed (VAPID) by
-pywebpush and py_vapid, posted once, the push service's answer classified."""
+"""One Web Push to one subscription: encrypted (aes128gcm) by pywebpush, signed (VAPID)
+by py_vapid, posted once with urllib3, the push service's answer classified."""
 
 import enum
 import logging
@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests
+import urllib3
 from py_vapid import Vapid
 from pywebpush import WebPusher, WebPushException
 
@@ -49,11 +49,11 @@ class Push:
 class PushClient:
     """Sends pushes with one VAPID identity over one HTTP session."""
 
-    def __init__(self, vapid: Vapid, subject: str, session: requests.Session, timeout: float) -> None:
+    def __init__(self, vapid: Vapid, subject: str, pool: urllib3.PoolManager, timeout: float) -> None:
         self.vapid = vapid
         self.subject = subject
-        self.session = session
-        self.timeout = timeout
+        self.pool = pool
+        self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self._tokens: dict[str, tuple[dict[str, str], float]] = {}
         self._lock = threading.Lock()
 
@@ -76,20 +76,28 @@ class PushClient:
     def send(self, target: Target, push: Push) -> tuple[Outcome, str]:
         """Post one push; the outcome and a short reason for the log (never the endpoint's path,
         which is a capability)."""
-        headers = {**self.authorization(target.endpoint), "Topic": push.topic, "Urgency": push.urgency}
         subscription = {"endpoint": target.endpoint, "keys": {"p256dh": target.p256dh, "auth": target.auth}}
         try:
-            response = WebPusher(subscription, requests_session=self.session).send(
-                push.payload, headers, ttl=push.ttl, content_encoding="aes128gcm", timeout=self.timeout
+            body = WebPusher(subscription).encode(push.payload, "aes128gcm")["body"]
+            headers = {
+                **self.authorization(target.endpoint),
+                "Content-Encoding": "aes128gcm",
+                "Content-Type": "application/octet-stream",
+                "TTL": str(push.ttl),
+                "Topic": push.topic,
+                "Urgency": push.urgency,
+            }
+            response = self.pool.request(
+                "POST", target.endpoint, body=body, headers=headers, timeout=self.timeout, redirect=False
             )
-        except (requests.RequestException, WebPushException, ValueError) as error:
+        except (urllib3.exceptions.HTTPError, WebPushException, ValueError, OSError) as error:
             return Outcome.FAILED, f"{error.__class__.__name__}: {str(error)[:200]}"
-        status = response.status_code  # type: ignore[union-attr]
+        status = response.status
         if 200 <= status < 300:
             return Outcome.DELIVERED, str(status)
         if status in (404, 410):
             return Outcome.GONE, str(status)
-        retry_after = response.headers.get("Retry-After")  # type: ignore[union-attr]
+        retry_after = response.headers.get("Retry-After")
         return Outcome.FAILED, f"HTTP {status}" + (f" (Retry-After {retry_after})" if retry_after else "")
 
 

@@ -16,6 +16,7 @@ import uuid
 from flask import Flask
 
 from app import clock, green
+from app.database import single_statement
 from app.errors import is_unavailable
 from app.push.client import Outcome, PushClient, Target, audience_of
 from app.push.notice import MessageNotice, push_for
@@ -82,7 +83,8 @@ class PushDispatcher:
         if not offline:
             return
         now = clock.now()
-        subscriptions = push_subscriptions.targets(notice.conversation_id, offline, now)
+        with single_statement() as connection:
+            subscriptions = push_subscriptions.targets(connection, notice.conversation_id, offline, now)
         if not subscriptions:
             return
         push = push_for(notice, now, default_ttl=self.default_ttl, include_content=self.include_content)

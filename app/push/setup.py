@@ -10,7 +10,7 @@ from app.push import keys
 from app.push.client import PushClient
 from app.push.dispatch import PushDispatcher
 from app.push.notice import MessageNotice
-from app.push.transport import make_session
+from app.push.transport import make_pool
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def init_push(app: Flask) -> None:
     client = PushClient(
         vapid,
         app.config["VAPID_SUBJECT"] or keys.DEVELOPMENT_SUBJECT,
-        make_session(allow_local, pool_size=min(app.config["PUSH_MAX_PENDING"], 100)),
+        make_pool(allow_local, pool_size=min(app.config["PUSH_MAX_PENDING"], 100)),
         app.config["PUSH_TIMEOUT_SECONDS"],
     )
     app.extensions["push_public_key"] = keys.public_key(vapid)

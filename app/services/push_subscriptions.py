@@ -7,7 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app import clock
-from app.database import read_connection, single_statement, write_transaction
+from app.database import single_statement, write_transaction
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import ConversationParticipant, PushSubscription, RevokedToken
@@ -164,12 +164,13 @@ _TARGETS = (
 )
 
 
-def targets(conversation_id: uuid.UUID, user_ids: list[uuid.UUID], now: datetime) -> list[PushTarget]:
+def targets(
+    connection: sa.Connection, conversation_id: uuid.UUID, user_ids: list[uuid.UUID], now: datetime
+) -> list[PushTarget]:
     """The subscriptions of these participants of the conversation that get its pushes:
-    not muted there, subscribed in a session that is still valid."""
+    not muted there, subscribed in a session that is still valid (one read on `connection`)."""
     if not user_ids:
         return []
     params = {"conversation_id": conversation_id, "user_ids": user_ids, "now": now}
-    with read_connection() as connection:
-        rows = connection.execute(_TARGETS, params).all()
+    rows = connection.execute(_TARGETS, params).all()
     return [PushTarget(row.id, row.user_id, row.endpoint, row.p256dh, row.auth) for row in rows]

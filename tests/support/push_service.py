@@ -30,7 +30,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 MAX_VAPID_LIFETIME = 24 * 3600
-ANSWERS = {"ok": 201, "not_found": 404, "gone": 410, "too_many": 429, "error": 500, "slow_gone": 410}
+ANSWERS = {
+    "ok": 201,
+    "not_found": 404,
+    "gone": 410,
+    "too_many": 429,
+    "error": 500,
+    "slow_gone": 410,
+    "redirect": 307,
+}
 SLOW_MODES = ("hang", "slow_gone")  # answer only once released or after hang_seconds
 
 
@@ -213,6 +221,8 @@ class FakePushService:
                 self.send_response(delivery.status)
                 if delivery.status == 429:
                     self.send_header("Retry-After", "60")
+                if delivery.status == 307:  # to another endpoint of this service: never followed
+                    self.send_header("Location", f"{service.url}/push/elsewhere")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 with service.arrived:
