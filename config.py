@@ -208,6 +208,7 @@ class Config:
 
     ENV_NAME = "base"
     secure_cookies_by_default: ClassVar[bool] = False  # JWT_COOKIE_SECURE when unset
+    local_push_endpoints_by_default: ClassVar[bool] = True  # PUSH_ALLOW_LOCAL_ENDPOINTS when unset
 
     # Off: Flask-Limiter's headers put its Retry-After on every answer of a limited
     # route (201 and 404 too) and over a 503's own; our 429 sets Retry-After itself.
@@ -237,6 +238,8 @@ class Config:
         if values["JWT_COOKIE_SECURE"] is None:
             values["JWT_COOKIE_SECURE"] = cls.secure_cookies_by_default
         values["SESSION_COOKIE_SECURE"] = values["JWT_COOKIE_SECURE"]
+        if values["PUSH_ALLOW_LOCAL_ENDPOINTS"] is None:
+            values["PUSH_ALLOW_LOCAL_ENDPOINTS"] = cls.local_push_endpoints_by_default
         config = {name: getattr(cls, name) for name in dir(cls) if name.isupper()}
         return config | values | overrides
 
@@ -271,6 +274,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     secure_cookies_by_default = True
+    local_push_endpoints_by_default = False
 
     @classmethod
     def check(cls, config: Mapping[str, Any]) -> None:

@@ -197,6 +197,12 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def describe_unavailable(error: BaseException) -> str:
+    """The driver's error behind an unavailable dependency, for one log line (no traceback)."""
+    cause = getattr(error, "orig", None) or error
+    return f"{cause.__class__.__name__}: {str(cause).strip()[:300]}"
+
+
 def is_unavailable(error: BaseException) -> bool:
     """Whether the error means a dependency is unreachable (not a bug)."""
     if isinstance(error, UNAVAILABLE_ERRORS):

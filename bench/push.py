@@ -43,6 +43,7 @@ from support.push_service import FakePushService
 from support.servers import LiveServer
 from support.settings import TEST_VAPID_PUBLIC_KEY
 
+from bench import send_throughput
 from bench.harness import (
     Context,
     CpuMeter,
@@ -245,25 +246,13 @@ def throughput_rounds(
 
 
 def arm_summary(rounds: list[dict[str, Any]], arm: str) -> dict[str, Any]:
-    """Medians of one arm over its repetitions, its non-2xx answers and its pushes."""
+    """Medians of one arm over its repetitions and its answers (as benchmark 1 sums them up),
+    the worker's own CPU, and its pushes."""
     mine = [r for r in rounds if r["arm"] == arm]
-    statuses: dict[str, int] = {}
-    for r in mine:
-        for status, n in r["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + n
-    return {
-        "throughput_per_s": median(r["throughput"] for r in mine),
-        "throughput_each": [r["throughput"] for r in mine],
-        "p50_ms": median(r["latency_ms"]["p50"] for r in mine),
-        "p99_ms": median(r["latency_ms"]["p99"] for r in mine),
+    return send_throughput.arm_summary(rounds, arm) | {
         "server_cpu_pct": median(r["server_cpu_pct"] for r in mine),
         "worker_ms_per_send": median(r["worker_ms_per_send"] for r in mine),
-        "postgres_cpu_pct": median(r["cpu_pct"].get("postgres") for r in mine),
-        "loadgen_cpu_pct": median(r["cpu_pct"].get("loadgen") for r in mine),
         "push_service_cpu_pct": median(r["cpu_pct"].get("push_service") for r in mine),
-        "machine_busy_pct": median(r["cpu_pct"].get("machine_busy_pct") for r in mine),
-        "non_2xx": sum(n for s, n in statuses.items() if not s.startswith("2")),
-        "statuses": statuses,
         "sends": sum(r["sends"] for r in mine),
         "pushes_expected": sum(r["pushes_expected"] for r in mine),
         "pushes_delivered": sum(r["pushes_delivered"] for r in mine),

@@ -8,7 +8,14 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
-from app.errors import UNAVAILABLE_ERRORS, AppError, RateLimited, ServiceUnavailable, is_unavailable
+from app.errors import (
+    UNAVAILABLE_ERRORS,
+    AppError,
+    RateLimited,
+    ServiceUnavailable,
+    describe_unavailable,
+    is_unavailable,
+)
 from app.extensions import db, limiter
 
 log = logging.getLogger(__name__)
@@ -77,8 +84,7 @@ def handle_http_exception(error: HTTPException) -> Any:
 def handle_unavailable(error: Exception) -> Any:
     """The database or Redis cannot be reached: 503, and the client may retry."""
     _rollback()
-    cause = getattr(error, "orig", None) or error
-    log.warning("dependency unavailable: %s: %s", cause.__class__.__name__, str(cause).strip()[:300])
+    log.warning("dependency unavailable: %s", describe_unavailable(error))
     return error_response(ServiceUnavailable())
 
 

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import urllib3
@@ -27,9 +28,8 @@ class Outcome(enum.Enum):
     FAILED = "failed"  # anything else: logged once, never retried
 
 
-@dataclass(frozen=True)
-class Target:
-    """A subscription to push to."""
+class Target(Protocol):
+    """A subscription to push to (a stored one: app.services.push_subscriptions.PushTarget)."""
 
     endpoint: str
     p256dh: str

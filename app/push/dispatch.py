@@ -17,8 +17,8 @@ from flask import Flask
 
 from app import clock, green
 from app.database import single_statement
-from app.errors import is_unavailable
-from app.push.client import Outcome, PushClient, Target, audience_of
+from app.errors import describe_unavailable, is_unavailable
+from app.push.client import Outcome, PushClient, audience_of
 from app.push.notice import MessageNotice, push_for
 from app.realtime.registry import SocketRegistry
 from app.services import push_subscriptions
@@ -72,7 +72,7 @@ class PushDispatcher:
             if not is_unavailable(error):
                 log.exception("push of message %s failed", notice.message_id)
             else:  # the database went away: one line, as for requests (app.api.errors)
-                log.warning("push of message %s skipped: %s", notice.message_id, _cause(error))
+                log.warning("push of message %s skipped: %s", notice.message_id, describe_unavailable(error))
         finally:
             with self._changed:
                 self.pending -= 1
@@ -89,8 +89,7 @@ class PushDispatcher:
             return
         push = push_for(notice, now, default_ttl=self.default_ttl, include_content=self.include_content)
         for subscription in subscriptions:
-            target = Target(subscription.endpoint, subscription.p256dh, subscription.auth)
-            outcome, reason = self.client.send(target, push)
+            outcome, reason = self.client.send(subscription, push)
             if outcome is Outcome.GONE:
                 push_subscriptions.forget(subscription.id, subscription.endpoint)
             elif outcome is Outcome.FAILED:
@@ -107,11 +106,8 @@ class PushDispatcher:
         try:
             online = self.registry.online_users([str(uid) for uid in user_ids])
         except Exception as error:
-            log.warning("socket registry unavailable (%s); pushing to every recipient", _cause(error))
+            log.warning(
+                "socket registry unavailable (%s); pushing to every recipient", describe_unavailable(error)
+            )
             return list(user_ids)
         return [uid for uid in user_ids if str(uid) not in online]
-
-
-def _cause(error: Exception) -> str:
-    cause = getattr(error, "orig", None) or error
-    return f"{cause.__class__.__name__}: {str(cause).strip()[:200]}"

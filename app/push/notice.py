@@ -20,7 +20,6 @@ class MessageNotice:
 
     conversation_id: uuid.UUID
     message_id: uuid.UUID
-    sender_id: uuid.UUID
     sender_name: str
     content: str
     expires_at: datetime | None

@@ -30,14 +30,12 @@ def init_push(app: Flask) -> None:
         from config import SettingsError
 
         raise SettingsError(str(error)) from None
-    allow_local = app.config["PUSH_ALLOW_LOCAL_ENDPOINTS"]
-    if allow_local is None:
-        allow_local = app.config["ENV_NAME"] != "production"
-    app.config["PUSH_ALLOW_LOCAL_ENDPOINTS"] = allow_local
     client = PushClient(
         vapid,
         app.config["VAPID_SUBJECT"] or keys.DEVELOPMENT_SUBJECT,
-        make_pool(allow_local, pool_size=min(app.config["PUSH_MAX_PENDING"], 100)),
+        make_pool(
+            app.config["PUSH_ALLOW_LOCAL_ENDPOINTS"], pool_size=min(app.config["PUSH_MAX_PENDING"], 100)
+        ),
         app.config["PUSH_TIMEOUT_SECONDS"],
     )
     app.extensions["push_public_key"] = keys.public_key(vapid)
@@ -59,12 +57,11 @@ def current_dispatcher() -> PushDispatcher | None:
 def push_new_message(message: dict[str, Any], sender: Any, recipient_ids: tuple[uuid.UUID, ...]) -> None:
     """After a send committed: push it to the recipients with no open socket (returns at once)."""
     dispatcher = current_dispatcher()
-    if dispatcher is None or not recipient_ids:
+    if dispatcher is None:
         return
     notice = MessageNotice(
         conversation_id=message["conversation_id"],
         message_id=message["id"],
-        sender_id=sender.id,
         sender_name=sender.display_name or sender.username,
         content=message["content"],
         expires_at=message["expires_at"],
@@ -76,7 +73,5 @@ def finish_pending_pushes(app: Flask) -> None:
     """At a graceful stop, once requests ended: let the pushes this process started end
     (404 and 410 answers still delete their subscriptions), for at most a push's timeout."""
     dispatcher = app.extensions.get("push")
-    if dispatcher is None or not dispatcher.pending:
-        return
-    if not dispatcher.wait_idle(app.config["PUSH_TIMEOUT_SECONDS"] + 1):
+    if dispatcher is not None and not dispatcher.wait_idle(app.config["PUSH_TIMEOUT_SECONDS"] + 1):
         log.warning("graceful stop: %d messages were still being pushed", dispatcher.pending)

@@ -18,14 +18,19 @@ def _checked(connection: HTTPConnection, sock: object) -> object:
     return sock
 
 
-class _PublicHTTPConnection(HTTPConnection):
+class _PublicOnly:
+    """Checks the peer of each new socket (before TLS, before any byte of the request)."""
+
     def _new_conn(self):  # type: ignore[no-untyped-def]
-        return _checked(self, super()._new_conn())
+        return _checked(self, super()._new_conn())  # type: ignore[misc, arg-type]
 
 
-class _PublicHTTPSConnection(HTTPSConnection):
-    def _new_conn(self):  # type: ignore[no-untyped-def]
-        return _checked(self, super()._new_conn())
+class _PublicHTTPConnection(_PublicOnly, HTTPConnection):
+    pass
+
+
+class _PublicHTTPSConnection(_PublicOnly, HTTPSConnection):
+    pass
 
 
 class _PublicHTTPConnectionPool(HTTPConnectionPool):

@@ -17,7 +17,7 @@ from flask_socketio import ConnectionRefusedError, disconnect, join_room
 from pydantic import ValidationError
 
 from app.auth.tokens import verify_token
-from app.errors import AppError, Unauthorized, is_unavailable
+from app.errors import AppError, Unauthorized, describe_unavailable, is_unavailable
 from app.extensions import db, socketio
 from app.realtime import notify
 from app.realtime.registry import current_registry
@@ -128,9 +128,7 @@ def admit(kind: str) -> tuple[SocketUser | None, dict[str, Any] | None]:
 
 
 def _unavailable(error: Exception, what: str) -> None:
-    cause = getattr(error, "orig", None) or error
-    detail = str(cause).strip()[:300]
-    log.warning("%s: dependency unavailable: %s: %s", what, cause.__class__.__name__, detail)
+    log.warning("%s: dependency unavailable: %s", what, describe_unavailable(error))
 
 
 @socketio.on("connect")

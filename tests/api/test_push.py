@@ -4,10 +4,12 @@ that verifies the VAPID token and decrypts each push as a browser would."""
 
 import base64
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from support.push_service import FakePushService
 
 from app.extensions import db
@@ -23,7 +25,7 @@ def push_service(app: Any) -> Iterator[FakePushService]:
     with FakePushService(app.extensions["push_public_key"]) as service:
         yield service
         service.release()
-        assert app.extensions["push"].wait_idle(PUSH_WAIT)
+        settled(app)
 
 
 def subscribe(api: Any, who: Any, subscription: Any) -> Any:
@@ -35,18 +37,12 @@ def settled(app: Any) -> None:
     assert app.extensions["push"].wait_idle(PUSH_WAIT)
 
 
-def subscriptions_of(app: Any, user_id: str) -> list[str]:
-    rows = db.session.scalars(sa_select_endpoints(user_id))
+def subscriptions_of(user_id: str) -> list[str]:
+    """The endpoints stored for a user."""
+    query = sa.select(PushSubscription.endpoint).where(PushSubscription.user_id == uuid.UUID(user_id))
+    endpoints = list(db.session.scalars(query))
     db.session.rollback()
-    return list(rows)
-
-
-def sa_select_endpoints(user_id: str) -> Any:
-    import uuid
-
-    import sqlalchemy as sa
-
-    return sa.select(PushSubscription.endpoint).where(PushSubscription.user_id == uuid.UUID(user_id))
+    return endpoints
 
 
 # ---------------------------------------------------------------- key and subscriptions
@@ -73,7 +69,7 @@ def test_subscribing_twice_refreshes_and_another_user_takes_the_endpoint_over(
     # alice logs in on bob's browser and subscribes: the endpoint is hers now
     moved = subscribe(api, alice, browser)
     assert moved.status_code == 201
-    assert subscriptions_of(app, bob.id) == [] and subscriptions_of(app, alice.id) == [browser.endpoint]
+    assert subscriptions_of(bob.id) == [] and subscriptions_of(alice.id) == [browser.endpoint]
 
 
 def test_unsubscribing_forgets_the_endpoint(app, api, alice, bob, chat, push_service):
@@ -99,7 +95,7 @@ def test_one_user_keeps_at_most_the_configured_number_of_subscriptions(app, api,
     browsers = [push_service.subscribe() for _ in range(4)]
     for browser in browsers:
         assert subscribe(api, bob, browser).status_code == 201
-    assert sorted(subscriptions_of(app, bob.id)) == sorted(b.endpoint for b in browsers[1:])
+    assert sorted(subscriptions_of(bob.id)) == sorted(b.endpoint for b in browsers[1:])
 
 
 def _valid(push_service: FakePushService) -> dict[str, Any]:
@@ -129,7 +125,7 @@ def test_a_bad_subscription_is_refused_with_400_and_nothing_stored(app, api, bob
     response = api.client.post("/api/push/subscriptions", json=body, headers=bob.headers)
     assert response.status_code == 400, response.json
     assert response.json["error"]["code"] == "validation_error"
-    assert subscriptions_of(app, bob.id) == []
+    assert subscriptions_of(bob.id) == []
 
 
 PRIVATE_ENDPOINTS = [
@@ -266,7 +262,7 @@ def test_a_subscription_the_push_service_says_is_gone_is_deleted(
     api.send(alice, chat, "first")
     push_service.wait_for(2)
     settled(app)
-    assert subscriptions_of(app, bob.id) == [kept.endpoint]
+    assert subscriptions_of(bob.id) == [kept.endpoint]
     api.send(alice, chat, "second")
     push_service.wait_for(3)
     settled(app)
@@ -288,7 +284,7 @@ def test_other_failures_are_logged_once_not_retried_and_the_subscription_kept(
     warnings = [r.getMessage() for r in caplog.records if r.name == "app.push.dispatch"]
     assert len(warnings) == 1 and any(f"HTTP {status}" in warnings[0] for status in (429, 500, 307))
     assert "/push/" not in warnings[0], "the endpoint's path is a secret: the log names the origin only"
-    assert subscriptions_of(app, bob.id) == [failing.endpoint]
+    assert subscriptions_of(bob.id) == [failing.endpoint]
 
 
 def test_a_push_service_that_cannot_be_reached_fails_nothing(app, api, alice, bob, chat, caplog):
@@ -325,7 +321,7 @@ def test_logging_out_deletes_that_sessions_subscriptions(app, api, alice, bob, c
     browser = push_service.subscribe()
     subscribe(api, bob, browser)
     assert api.client.post("/api/auth/logout", headers=bob.headers).status_code in (200, 204)
-    assert subscriptions_of(app, bob.id) == []
+    assert subscriptions_of(bob.id) == []
     api.send(alice, chat, "after logout")
     settled(app)
     assert push_service.deliveries == []

@@ -132,13 +132,19 @@ def origin_of(page: Page) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def browser_with_push(windows: Windows, live_server: LiveServer, subscription: Any, mode: str = "ok") -> Page:
-    """A window whose PushManager hands out `subscription`, with notifications allowed."""
-    page = windows.open()
-    context = page.context
-    context.grant_permissions(["notifications"], origin=live_server.url)
+def fake_push_script(subscription: Any, mode: str) -> str:
+    """The init script of a PushManager that hands out `subscription` (or refuses: "refuse")."""
     config = {"mode": mode, **subscription.as_json()["keys"], "endpoint": subscription.endpoint}
-    context.add_init_script(FAKE_PUSH % json.dumps(config))
+    return FAKE_PUSH % json.dumps(config)
+
+
+def browser_with_push(
+    windows: Windows, live_server: LiveServer, subscription: Any, mode: str = "ok", **options: Any
+) -> Page:
+    """A window whose PushManager hands out `subscription`, with notifications allowed."""
+    page = windows.open(**options)
+    page.context.grant_permissions(["notifications"], origin=live_server.url)
+    page.context.add_init_script(fake_push_script(subscription, mode))
     return page
 
 
@@ -473,11 +479,8 @@ def test_the_control_passes_axe_off_and_on_in_light_and_dark(
 ) -> None:
     alice = live_server.account("alice", display_name="Alice")
     for scheme in ("light", "dark"):
-        page = windows.open(color_scheme=scheme)
-        page.context.grant_permissions(["notifications"], origin=live_server.url)
         subscription = push_service.subscribe()
-        config = {"mode": "refuse", **subscription.as_json()["keys"], "endpoint": subscription.endpoint}
-        page.context.add_init_script(FAKE_PUSH % json.dumps(config))
+        page = browser_with_push(windows, live_server, subscription, mode="refuse", color_scheme=scheme)
         ui.login(page, alice)
         ui.connected(page)
         expect(page.get_by_role("button", name=ENABLE)).to_be_visible()
@@ -486,7 +489,7 @@ def test_the_control_passes_axe_off_and_on_in_light_and_dark(
         expect(page.locator("#notifications-status")).not_to_be_empty()
         assert violations(page) == [], f"refused ({scheme})"
         page.evaluate("() => localStorage.removeItem('test-fake-push')")
-        page.context.add_init_script(FAKE_PUSH % json.dumps({**config, "mode": "ok"}))
+        page.context.add_init_script(fake_push_script(subscription, "ok"))
         page.reload()
         enable_notifications(page)
         assert violations(page) == [], f"on ({scheme})"
