@@ -89,11 +89,14 @@ def upload_attachment(
     damaged, or over the uploader's bytes of the last 24 hours (429). No database
     connection is held while it streams.
     """
+    # First of all: ids are time-ordered and a message lists its attachments by id, so files
+    # attached one after the other keep that order even when a later upload overtakes an
+    # earlier one in the sweep and the allowance check (each waits on the database).
+    attachment_id = new_id()
     sweep_unsent(uploader_id, storage)
     now = clock.now()
     with read_transaction():
         _check_allowance(uploader_id, upload.at_least, settings, now)
-    attachment_id = new_id()
     stored = _store_file(attachment_id, upload, settings, storage)
     try:
         with write_transaction():
