@@ -163,3 +163,53 @@ def test_upgrading_from_the_initial_schema_keeps_every_row(database_url: str) ->
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_attachments_sent_before_positions_keep_their_upload_order(database_url: str) -> None:
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url)
+    with app.app_context():
+        try:
+            flask_migrate.upgrade(revision=INITIAL)
+            with db.engine.begin() as connection:
+                fill_initial_schema(connection)
+            flask_migrate.upgrade(revision="f1b4d6a8c2e3")  # the last one without positions
+            with db.engine.begin() as connection:
+                message_id, uploader_id = (
+                    uuid.UUID(str(value))
+                    for value in connection.execute(
+                        sa.text("SELECT id, sender_id FROM messages ORDER BY seq LIMIT 1")
+                    ).one()
+                )
+                ids = sorted(uuid.uuid4() for _ in range(4))
+                columns = ("id", "uploader_id", "message_id", "filename", "content_type", "size")
+                table = sa.table(
+                    "attachments",
+                    *(sa.column(c, column_type(c)) for c in columns),
+                    sa.column("storage_key"),
+                    sa.column("created_at", UTCDateTime()),
+                )
+                rows = [
+                    {
+                        "id": attachment_id,
+                        "uploader_id": uploader_id,
+                        "message_id": message_id,
+                        "filename": "f.txt",
+                        "content_type": "text/plain",
+                        "size": 1,
+                        "storage_key": attachment_id.hex,
+                        "created_at": NOW,
+                    }
+                    for attachment_id in ids
+                ]
+                rows[-1]["message_id"] = None  # an upload never sent
+                connection.execute(sa.insert(table), list(reversed(rows)))
+            flask_migrate.upgrade()
+            with db.engine.connect() as connection:
+                positions = {
+                    uuid.UUID(str(key)): position
+                    for key, position in connection.execute(sa.text("SELECT id, position FROM attachments"))
+                }
+            assert [positions[attachment_id] for attachment_id in ids] == [0, 1, 2, None]
+        finally:
+            db.session.remove()
+            db.engine.dispose()

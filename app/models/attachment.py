@@ -44,6 +44,9 @@ class Attachment(db.Model):
     message_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.Uuid, sa.ForeignKey("messages.id", ondelete="CASCADE")
     )
+    # Its place in the message: the index of its id in the send's attachmentIds (null
+    # until sent), so a message shows its files in the order the sender put them.
+    position: Mapped[int | None] = mapped_column(sa.SmallInteger)
     filename: Mapped[str] = mapped_column(sa.String(255))
     content_type: Mapped[str] = mapped_column(sa.String(100))
     size: Mapped[int] = mapped_column(sa.BigInteger)

@@ -58,12 +58,13 @@ class Message(db.Model):
     points_charged: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
-    # Loaded with the messages, one query per page (selectin), in upload order; deleted ones
+    # Loaded with the messages, one query per page (selectin), in the order the send named
+    # them (position); deleted ones
     # (an expired message's, whose bytes are gone) never.
     attachments: Mapped[list[Attachment]] = relationship(
         Attachment,
         primaryjoin=lambda: sa.and_(Attachment.message_id == Message.id, Attachment.deleted_at.is_(None)),
-        order_by=lambda: Attachment.id,
+        order_by=lambda: (Attachment.position, Attachment.id),
         lazy="selectin",
         viewonly=True,
     )

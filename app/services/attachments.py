@@ -89,9 +89,6 @@ def upload_attachment(
     damaged, or over the uploader's bytes of the last 24 hours (429). No database
     connection is held while it streams.
     """
-    # First of all: ids are time-ordered and a message lists its attachments by id, so files
-    # attached one after the other keep that order even when a later upload overtakes an
-    # earlier one in the sweep and the allowance check (each waits on the database).
     attachment_id = new_id()
     sweep_unsent(uploader_id, storage)
     now = clock.now()
@@ -307,13 +304,20 @@ def lock_for_send(sender_id: uuid.UUID, attachment_ids: Sequence[uuid.UUID]) -> 
     return usable
 
 
+def in_send_order(attachments: Sequence[Attachment], attachment_ids: Sequence[uuid.UUID]) -> list[Attachment]:
+    """The locked uploads in the order the send named them (a repeated id counts once)."""
+    by_id = {attachment.id: attachment for attachment in attachments}
+    return [by_id[attachment_id] for attachment_id in dict.fromkeys(attachment_ids)]
+
+
 def attach(attachments: Sequence[Attachment], message_id: uuid.UUID) -> None:
-    """Point the locked uploads at the message just inserted (in the send's transaction)."""
-    ids = [attachment.id for attachment in attachments]
+    """Point the locked uploads, in send order, at the message just inserted, each with its
+    position (in the send's transaction)."""
+    positions = {attachment.id: position for position, attachment in enumerate(attachments)}
     db.session.execute(
         sa.update(Attachment)
-        .where(Attachment.id.in_(ids))
-        .values(message_id=message_id)
+        .where(Attachment.id.in_(positions))
+        .values(message_id=message_id, position=sa.case(positions, value=Attachment.id))
         .execution_options(synchronize_session=False)
     )
 

@@ -105,7 +105,8 @@ def _store(
         # now finds the first message (a replay), not its uploads already sent (a refusal).
         if _client_message_id_used(record):
             raise _NotStored(StoreOutcome(recipients, claim, False, duplicate=True))
-        attached = uploads.lock_for_send(record["sender_id"], attachment_ids)
+        locked = uploads.lock_for_send(record["sender_id"], attachment_ids)
+        attached = uploads.in_send_order(locked, attachment_ids)
     if max_cost is not None and claim.cost > max_cost:
         raise _NotStored(StoreOutcome(recipients, claim, False))
     seq, hours = db.session.execute(take_next_seq(record["conversation_id"])).one()

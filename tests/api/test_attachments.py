@@ -189,19 +189,19 @@ def test_a_send_with_attachments_shows_them_everywhere_the_message_goes(
     assert response.status_code == 201, response.json
     message = response.json["message"]
     assert message["content"] == ""
-    assert [a["id"] for a in message["attachments"]] == [photo["id"], document["id"]]  # upload order
-    assert message["attachments"] == [photo, document]
+    assert [a["id"] for a in message["attachments"]] == [document["id"], photo["id"]]  # the order sent
+    assert message["attachments"] == [document, photo]
     events = [e for e in bob_socket.get_received() if e["name"] == "message:new"]
-    assert events[-1]["args"][0]["attachments"] == [photo, document]
+    assert events[-1]["args"][0]["attachments"] == [document, photo]
     page = api.messages(bob, chat).json["messages"]
-    assert page[-1]["attachments"] == [photo, document]
+    assert page[-1]["attachments"] == [document, photo]
     assert page[0]["attachments"] == []
     caught_up = api.messages(bob, chat, after=earlier["id"]).json["messages"]
-    assert caught_up[0]["attachments"] == [photo, document]
+    assert caught_up[0]["attachments"] == [document, photo]
     around = api.messages(bob, chat, around=message["id"]).json["messages"]
-    assert around[-1]["attachments"] == [photo, document]
+    assert around[-1]["attachments"] == [document, photo]
     listed = api.conversations(bob).json["conversations"][0]["lastMessage"]
-    assert listed["attachments"] == [photo, document]
+    assert listed["attachments"] == [document, photo]
 
 
 def test_search_results_carry_the_attachments(api, client, alice, bob, chat):
