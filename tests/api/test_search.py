@@ -202,8 +202,12 @@ def test_archived_conversations_are_searched_too(api, alice, bob, chat):
 
 def test_an_outsider_finds_nothing_of_a_conversation_they_are_not_in(api, alice, bob, carol, chat):
     send_all(api, alice, chat, "our secret recipe")
-    assert found(api.search(carol, "secret recipe")) == []
-    assert found(api.search(alice, "secret recipe")) == ["our secret recipe"]
+    # Carol has a chat of her own with alice holding the same words: she finds only that one.
+    theirs = api.conversation(carol, alice)
+    send_all(api, carol, theirs, "my secret recipe")
+    assert found(api.search(carol, "secret recipe")) == ["my secret recipe"]
+    assert found(api.search(bob, "secret recipe")) == ["our secret recipe"]
+    assert sorted(found(api.search(alice, "secret recipe"))) == ["my secret recipe", "our secret recipe"]
 
 
 def test_someone_elses_conversation_answers_like_a_missing_one(api, alice, carol, chat):
