@@ -18,6 +18,10 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).with_name("messaging.conf")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Z_][A-Z0-9_]*)\s*\}\}")
+KIB = 1024
+MIB = 1024 * KIB
+DEFAULT_MAX_ATTACHMENT_BYTES = 25 * MIB  # config.py's MAX_ATTACHMENT_BYTES default (tests/deploy checks)
+ENVELOPE_BYTES = MIB  # room for the multipart envelope around the largest attachment
 Value = str | Sequence[str]
 
 
@@ -68,6 +72,25 @@ def port_suffix(listen: str) -> str:
     return "" if port == "443" else f":{port}"
 
 
+def body_limit(max_attachment_bytes: int) -> str:
+    """nginx's client_max_body_size for attachments of at most `max_attachment_bytes`:
+    the largest attachment plus 1 MiB of multipart envelope, in the largest whole unit
+    (`26m` for 25 MiB)."""
+    size = max_attachment_bytes + ENVELOPE_BYTES
+    if size % MIB == 0:
+        return f"{size // MIB}m"
+    if size % KIB == 0:
+        return f"{size // KIB}k"
+    return str(size)
+
+
+def byte_count(text: str) -> int:
+    """A positive number of bytes (MAX_ATTACHMENT_BYTES is a plain integer)."""
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of bytes: {text!r}")
+    return int(text)
+
+
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line (defaults: the Debian host of the README)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -81,6 +104,17 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cert", help="default: /etc/letsencrypt/live/NAME/fullchain.pem")
     parser.add_argument("--key", help="default: /etc/letsencrypt/live/NAME/privkey.pem")
     parser.add_argument("--static-dir", default="/opt/messaging/app/static", help="the app's static folder")
+    parser.add_argument(
+        "--node-modules",
+        default="/opt/messaging/node_modules",
+        help="npm's folder, with the socket.io client (the app's NODE_MODULES)",
+    )
+    parser.add_argument(
+        "--max-attachment-bytes",
+        type=byte_count,
+        default=DEFAULT_MAX_ATTACHMENT_BYTES,
+        help="the app's MAX_ATTACHMENT_BYTES (default 25 MiB): nginx takes bodies up to it plus 1 MiB",
+    )
     parser.add_argument(
         "--acme-root", default="/var/www/html", help="certbot's --webroot (Debian's default site root)"
     )
@@ -104,6 +138,8 @@ def values_from(arguments: argparse.Namespace) -> dict[str, Value]:
         "TLS_CERT": arguments.cert or f"/etc/letsencrypt/live/{name}/fullchain.pem",
         "TLS_KEY": arguments.key or f"/etc/letsencrypt/live/{name}/privkey.pem",
         "STATIC_DIR": str(arguments.static_dir).rstrip("/"),
+        "NODE_MODULES": str(arguments.node_modules).rstrip("/"),
+        "CLIENT_MAX_BODY_SIZE": body_limit(arguments.max_attachment_bytes),
         "ACME_ROOT": arguments.acme_root,
         "HTTP_LISTEN": arguments.http_listen or ["80", "[::]:80"],
         "HTTPS_LISTEN": https_listen,

@@ -2,10 +2,11 @@
 
 - ``certificates``: a throwaway CA and a certificate for `localhost`, made with openssl;
 - ``deployment``: deploy/nginx/messaging.conf rendered by deploy/nginx/render.py for two
-  loopback ports, nginx run as the current user from a prefix in tmp; behind it two
-  gunicorn processes started with messaging@.service's ExecStart and the settings of
-  deploy/messaging.env.example, on one PostgreSQL database (migrated with
-  messaging-migrate.service's ExecStart) and a Redis DB of their own.
+  loopback ports (static files and the socket.io client from this checkout), nginx run as
+  the current user from a prefix in tmp; behind it two gunicorn processes started with
+  messaging@.service's ExecStart and the settings of deploy/messaging.env.example, on one
+  PostgreSQL database (migrated with messaging-migrate.service's ExecStart) and a Redis DB
+  of their own.
 
 Without nginx (or openssl, PostgreSQL, Redis) the tests skip locally and fail in CI
 (CI=true); scripts/provision-test-deps installs nginx.
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from deploy_harness import (
+    NODE_MODULES,
     SERVER_NAME,
     STATIC_DIR,
     Certificates,
@@ -71,6 +73,7 @@ def deployment(
         (acme_root / ".well-known" / "acme-challenge").mkdir(parents=True)
         render_args = [
             *("--server-name", SERVER_NAME, "--static-dir", str(STATIC_DIR), "--acme-root", str(acme_root)),
+            *("--node-modules", str(NODE_MODULES)),
             *("--cert", str(certificates.cert), "--key", str(certificates.key)),
             *("--http-listen", f"127.0.0.1:{http_port}", "--https-listen", f"127.0.0.1:{https_port}"),
         ]

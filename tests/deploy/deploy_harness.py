@@ -41,6 +41,7 @@ ENV_EXAMPLE = DEPLOY / "messaging.env.example"
 INSTALL_ROOT = "/opt/messaging"  # where the units expect the checkout (README, "Deploy")
 SERVER_NAME = "localhost"  # resolves to 127.0.0.1 without DNS; the certificate names it
 STATIC_DIR = TOP_LEVEL / "app" / "static"
+NODE_MODULES = TOP_LEVEL / "node_modules"  # where the app finds the socket.io client (npm ci)
 NGINX_START_TIMEOUT = 10.0
 
 
@@ -400,7 +401,13 @@ class Deployment:
         return sock
 
 
-STOP_TIMEOUT = 20.0  # messaging@.service's TimeoutStopSec
+def stop_timeout() -> float:
+    """messaging@.service's TimeoutStopSec (seconds): how long systemd lets a stop take."""
+    unit = (UNITS / "messaging@.service").read_text()
+    match = re.search(r"^TimeoutStopSec=(\d+)s?$", unit, re.MULTILINE)
+    assert match is not None, "messaging@.service has no TimeoutStopSec= in seconds"
+    return float(match.group(1))
+
 
 # gunicorn 25's eventlet worker, stopping, may accept a connection just before it closes
 # its listening socket and handle it just after: `listener.getsockname()` fails (EBADF),
@@ -427,7 +434,7 @@ def stop_like_systemd(server: LiveServer) -> tuple[int, float]:
     assert server.process is not None, f"{server.label} is not running"
     started = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
-    code = server.process.wait(timeout=STOP_TIMEOUT)
+    code = server.process.wait(timeout=stop_timeout())
     took = time.monotonic() - started
     server.stop()  # what the harness holds for it (connections, the process group)
     return code, took

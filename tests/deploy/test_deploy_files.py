@@ -7,17 +7,30 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
+import gunicorn.config
 import pytest
-from deploy_harness import ENV_EXAMPLE, INSTALL_ROOT, RENDER, UNITS, exec_start, read_env_file
+from deploy_harness import (
+    ENV_EXAMPLE,
+    INSTALL_ROOT,
+    RENDER,
+    UNITS,
+    exec_start,
+    read_env_file,
+    stop_timeout,
+)
 from support.processes import TOP_LEVEL
 from support.settings import TEST_VAPID_PRIVATE_KEY
 
 import config
+from app.push.setup import finish_pending_pushes
+from app.web import VENDOR_FILES
+from app.web.security import CONTENT_SECURITY_POLICY
 
-MIB = 1024 * 1024
-DEFAULT_MAX_ATTACHMENT_BYTES = 25 * MIB  # API.md, until config.py declares MAX_ATTACHMENT_BYTES
+KIB = 1024
+MIB = 1024 * KIB
 MOST_EXPOSURE = 2.0  # systemd-analyze security: 0 is locked down, 10 is none of it ("OK" below 5)
 
 
@@ -41,7 +54,13 @@ def units_here(tmp_path: Path) -> Path:
 
 
 def test_the_systemd_units_pass_systemd_analyze_verify_without_a_warning(units_here: Path) -> None:
-    names = ["messaging@8001.service", "messaging-migrate.service", "messaging.target"]
+    names = [
+        "messaging@8001.service",
+        "messaging-migrate.service",
+        "messaging.target",
+        "messaging-backup.service",
+        "messaging-backup.timer",
+    ]
     result = subprocess.run(
         [systemd_analyze(), "verify", "--man=no", *names],
         cwd=units_here,
@@ -53,7 +72,9 @@ def test_the_systemd_units_pass_systemd_analyze_verify_without_a_warning(units_h
     assert result.stderr.strip() == "", result.stderr  # unknown keys and bad values are only warnings
 
 
-@pytest.mark.parametrize("unit", ["messaging@8001.service", "messaging-migrate.service"])
+@pytest.mark.parametrize(
+    "unit", ["messaging@8001.service", "messaging-migrate.service", "messaging-backup.service"]
+)
 def test_the_app_units_are_sandboxed(units_here: Path, unit: str) -> None:
     result = subprocess.run(
         [systemd_analyze(), "security", "--offline=yes", "--no-pager", str(units_here / unit)],
@@ -66,15 +87,56 @@ def test_the_app_units_are_sandboxed(units_here: Path, unit: str) -> None:
     assert float(match.group(1)) <= MOST_EXPOSURE, result.stdout
 
 
+def default_of(name: str) -> Any:
+    """A setting's default, as config.py declares it."""
+    return config.Settings.model_fields[name].default
+
+
+class RecordingPushes:
+    """A push dispatcher that records how long a graceful stop waits for it."""
+
+    pending = 0
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def wait_idle(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return True
+
+
+def push_wait_at_stop() -> float:
+    """How long gunicorn.conf.py's worker_exit (finish_pending_pushes) waits for the pushes
+    in flight, with PUSH_TIMEOUT_SECONDS at its default."""
+    pushes = RecordingPushes()
+    app = SimpleNamespace(
+        extensions={"push": pushes}, config={"PUSH_TIMEOUT_SECONDS": default_of("PUSH_TIMEOUT_SECONDS")}
+    )
+    finish_pending_pushes(app)  # type: ignore[arg-type]
+    assert len(pushes.waits) == 1
+    return pushes.waits[0]
+
+
 def test_the_app_unit_runs_one_worker_per_port_and_stops_gracefully() -> None:
     unit = (UNITS / "messaging@.service").read_text()
     command = exec_start(UNITS / "messaging@.service", "8001")
     assert command[1:] == [
         *("-k", "eventlet", "-w", "1", "-b", "127.0.0.1:8001"),
-        *("--keep-alive", "2", "--graceful-timeout", "10", "--access-logfile", "-", "wsgi:app"),
+        *("--keep-alive", "2", "--graceful-timeout", "25", "--access-logfile", "-", "wsgi:app"),
     ]
-    stop_timeout = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    assert stop_timeout > 10, "systemd would kill a graceful stop"
+    graceful = float(command[command.index("--graceful-timeout") + 1])
+    # The master kills its worker `graceful` seconds after passing it SIGTERM. In that
+    # time the worker notices the signal (its loop sleeps 1 s), finishes its requests
+    # (the longest wait of one: DB_POOL_TIMEOUT for a connection), then waits for the
+    # pushes it started (worker_exit).
+    notice, drain, pushes = 1.0, float(default_of("DB_POOL_TIMEOUT")), push_wait_at_stop()
+    assert pushes >= default_of("PUSH_TIMEOUT_SECONDS") + 1
+    assert graceful >= notice + drain + pushes + 2, f"the master would kill pushes in flight ({graceful} s)"
+    # A stopping old worker is silent (no heartbeat) until it exits: at a reload the
+    # master kills one silent for longer than --timeout, which the unit leaves at its default.
+    assert "--timeout" not in command and "-t" not in command
+    assert graceful < gunicorn.config.Timeout.default, "a reload would kill the stopping worker"
+    assert stop_timeout() > graceful + 5, "systemd would kill a graceful stop"
     for line in ("KillSignal=SIGTERM", "KillMode=mixed", "Restart=on-failure", "NoNewPrivileges=yes"):
         assert f"\n{line}\n" in unit, line
     assert "Requires=messaging-migrate.service" in unit and "messaging-migrate.service\n" in unit
@@ -116,12 +178,16 @@ def load_renderer() -> ModuleType:
     return module
 
 
+def rendered(*argv: str) -> str:
+    """The site file render.py prints for a command line (plus a server name)."""
+    render = load_renderer()
+    arguments = render.parse_arguments(["--server-name", "chat.example.com", *argv])
+    return render.render(render.TEMPLATE.read_text(), render.values_from(arguments))
+
+
 def test_the_renderer_fills_every_placeholder_and_repeats_list_lines() -> None:
     render = load_renderer()
-    arguments = render.parse_arguments(
-        ["--server-name", "chat.example.com", "--app", "8001", "--app", "10.0.0.2:8002"]
-    )
-    site = render.render(render.TEMPLATE.read_text(), render.values_from(arguments))
+    site = rendered("--app", "8001", "--app", "10.0.0.2:8002")
     assert "{{" not in site and not render.PLACEHOLDER.search(site)
     assert "    server 127.0.0.1:8001 max_fails=1 fail_timeout=2s;\n" in site
     assert "    server 10.0.0.2:8002 max_fails=1 fail_timeout=2s;\n" in site
@@ -134,13 +200,55 @@ def test_the_renderer_fills_every_placeholder_and_repeats_list_lines() -> None:
         render.render("x\n", {"EXTRA": "1"})
     with pytest.raises(SystemExit):
         render.parse_arguments(["--server-name", "x", "--app", "not a port"])
+    for bad in ("0", "-5", "25m", "1e6"):
+        with pytest.raises(SystemExit):
+            render.parse_arguments(["--server-name", "x", "--max-attachment-bytes", bad])
 
 
-def test_nginx_lets_an_attachment_and_its_envelope_through_and_not_much_more() -> None:
-    field = config.Settings.model_fields.get("MAX_ATTACHMENT_BYTES")
-    most = field.default if field is not None else DEFAULT_MAX_ATTACHMENT_BYTES
-    template = RENDER.with_name("messaging.conf").read_text()
-    size = re.search(r"^\s*client_max_body_size (\d+)m;", template, re.MULTILINE)
-    assert size is not None
-    allowed = int(size.group(1)) * MIB
-    assert most + 64 * 1024 <= allowed <= most + 2 * MIB, (most, allowed)
+def body_limit(site: str) -> int:
+    """The site's client_max_body_size in bytes (nginx's size syntax: bytes, k or m)."""
+    found = re.findall(r"^\s*client_max_body_size (\d+)([kKmM]?);", site, re.MULTILINE)
+    assert len(found) == 1, found
+    number, unit = found[0]
+    return int(number) * {"": 1, "k": KIB, "m": MIB}[unit.lower()]
+
+
+@pytest.mark.parametrize(
+    "most",
+    [None, 10_000_000, 100 * MIB, 5 * MIB + 512],
+    ids=["default", "10 MB", "100 MiB", "odd size"],
+)
+def test_nginx_lets_an_attachment_and_its_envelope_through_and_not_much_more(most: int | None) -> None:
+    assert default_of("MAX_ATTACHMENT_BYTES") == load_renderer().DEFAULT_MAX_ATTACHMENT_BYTES
+    site = rendered() if most is None else rendered("--max-attachment-bytes", str(most))
+    if most is None:
+        most = default_of("MAX_ATTACHMENT_BYTES")
+        assert "client_max_body_size 26m;" in site  # README, "Deploy"
+    allowed = body_limit(site)
+    assert most + 64 * KIB <= allowed <= most + 2 * MIB, (most, allowed)
+
+
+def test_nginx_serves_the_vendor_files_and_the_service_worker_as_the_app_does() -> None:
+    site = rendered("--static-dir", "/srv/app/static/", "--node-modules", "/srv/node_modules")
+    for filename, folder in VENDOR_FILES.items():  # every file the app serves under /vendor/
+        block = location_block(site, f"= /vendor/{filename}")
+        assert f"alias /srv/node_modules/{folder}/{filename};" in block
+        assert 'add_header Cache-Control "public, max-age=3600" always;' in block  # app/web: max_age=3600
+    worker = location_block(site, "= /sw.js")
+    assert "alias /srv/app/static/js/sw.js;" in worker
+    assert 'add_header Cache-Control "no-cache" always;' in worker
+    for block in [worker, *(location_block(site, f"= /vendor/{name}") for name in VENDOR_FILES)]:
+        assert f'add_header Content-Security-Policy "{CONTENT_SECURITY_POLICY}" always;' in block
+        assert "default_type text/javascript;" in block and "types { }" in block
+        # add_header in a location drops the server's: HSTS is repeated.
+        assert 'add_header Strict-Transport-Security "max-age=63072000" always;' in block
+    assert "/opt/messaging/node_modules/socket.io-client/dist/" in rendered()  # the README's install root
+
+
+def location_block(site: str, match: str) -> str:
+    """The body of the site's `location <match> { ... }` (no nested blocks but `types { }`)."""
+    found = re.findall(
+        r"^\s*location " + re.escape(match) + r" \{\n(.*?)^\s*\}\n", site, re.MULTILINE | re.DOTALL
+    )
+    assert len(found) == 1, f"{len(found)} locations {match}"
+    return found[0]

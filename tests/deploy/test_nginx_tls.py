@@ -17,12 +17,14 @@ import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import socketio
 from deploy_harness import (
+    NODE_MODULES,
     SERVER_NAME,
     STATIC_DIR,
     Deployment,
@@ -37,11 +39,14 @@ from support.servers import LiveServer
 from support.settings import PASSWORD
 from support.sockets import Sockets
 
+import config
+from app.web import VENDOR_FILES
+
 pytestmark = [pytest.mark.server, pytest.mark.xdist_group("deploy")]
 
 HSTS = "max-age=63072000"
 MIB = 1024 * 1024
-MAX_ATTACHMENT_BYTES = 25 * MIB  # API.md, "Attachments"
+MAX_ATTACHMENT_BYTES = config.Settings.model_fields["MAX_ATTACHMENT_BYTES"].default  # the example leaves it
 NGINX_FAIL_TIMEOUT = 2.0  # the upstream's fail_timeout: a process that refused is skipped this long
 
 
@@ -184,6 +189,52 @@ def test_static_files_come_from_nginx_and_are_revalidated(site: Deployment) -> N
     again = session.get(url, headers={"If-None-Match": response.headers["ETag"]}, timeout=10)
     assert again.status_code == 304
     assert not any(count_lines(server, marker) for server in site.servers), "the app served a static file"
+
+
+# What the app sends with /sw.js and /vendor/ files, which nginx must send alike (a
+# service worker takes its Content-Security-Policy from its script's response).
+APP_HEADERS = (
+    "Content-Type",
+    "Cache-Control",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "source"),
+    [("/sw.js", STATIC_DIR / "js" / "sw.js")]
+    + [(f"/vendor/{name}", NODE_MODULES / folder / name) for name, folder in VENDOR_FILES.items()],
+)
+def test_the_service_worker_and_the_vendor_files_come_from_nginx_with_the_apps_headers(
+    site: Deployment, path: str, source: Path
+) -> None:
+    session = site.session()
+    marker = uuid.uuid4().hex
+    response = session.get(f"{site.https_url}{path}?{marker}", timeout=10)
+    assert response.status_code == 200
+    assert response.content == source.read_bytes()
+    direct = requests.Session()
+    direct.trust_env = False
+    from_app = direct.get(f"{site.servers[0].url}{path}", timeout=10)  # the app itself, no nginx
+    assert from_app.status_code == 200 and from_app.content == response.content
+    for name in APP_HEADERS:
+        assert response.headers.get(name) == from_app.headers.get(name), (name, response.headers)
+    assert response.headers["Strict-Transport-Security"] == HSTS
+    again = session.get(
+        f"{site.https_url}{path}?{marker}", headers={"If-None-Match": response.headers["ETag"]}, timeout=10
+    )
+    assert again.status_code == 304
+    assert not any(count_lines(server, marker) for server in site.servers), f"the app served {path}"
+
+
+def test_other_vendor_paths_still_get_the_apps_404(site: Deployment) -> None:
+    marker = uuid.uuid4().hex
+    response = site.session().get(f"{site.https_url}/vendor/socket.io.js?{marker}", timeout=10)
+    assert response.status_code == 404 and is_app_error(response, "not_found"), response.text[:300]
+    assert response.headers["Strict-Transport-Security"] == HSTS
 
 
 # --------------------------------------------------------------------------- the app over HTTPS
@@ -365,16 +416,9 @@ def test_the_registration_limit_counts_each_clients_own_address(site: Deployment
 # --------------------------------------------------------------------------- uploads
 
 
-def has_attachments(site: Deployment) -> bool:
-    """Whether the app has POST /api/attachments yet (another issue builds it)."""
-    spec = site.session().get(f"{site.https_url}/api/openapi.json", timeout=10).json()
-    return "post" in spec.get("paths", {}).get("/api/attachments", {})
-
-
 def test_a_25_mib_upload_passes_through_nginx_and_a_larger_body_stops_there(site: Deployment) -> None:
     client = site.client()
     alice = client.account("alice")
-    attachments_built = has_attachments(site)
     data = b"plain text, not an image\n" * (MAX_ATTACHMENT_BYTES // 25)
     data += b"." * (MAX_ATTACHMENT_BYTES - len(data))
 
@@ -386,19 +430,15 @@ def test_a_25_mib_upload_passes_through_nginx_and_a_larger_body_stops_there(site
     response = upload(0)
     reached = new_lines(site, "POST /api/attachments", before, 1)
     assert sum(reached.values()) == 1, f"the upload reached {reached}"
-    if attachments_built:
-        assert response.status_code == 201, response.text[:500]
-        assert response.json()["attachment"]["size"] == MAX_ATTACHMENT_BYTES
-    else:  # no endpoint yet: the app's own answer, not nginx's 413
-        assert response.status_code == 404 and is_app_error(response, "not_found"), response.text[:500]
+    assert response.status_code == 201, response.text[:500]
+    assert response.json()["attachment"]["size"] == MAX_ATTACHMENT_BYTES
 
     # Over the app's limit but not nginx's: the app answers before reading the body, and
     # its answer arrives. (On connections closed after each request gunicorn reset them
     # with the body unread, and nginx answered 502 to a quarter to a half of these.)
     for _ in range(6):
         early = upload(256 * 1024)
-        code = "attachment_too_large" if attachments_built else "not_found"
-        assert is_app_error(early, code), (early.status_code, early.text[:300])
+        assert is_app_error(early, "attachment_too_large"), (early.status_code, early.text[:300])
     for _ in range(4):  # JSON endpoints take 64 KiB
         headers = alice.headers | {"Content-Type": "application/json"}
         early = client.request("POST", "/api/messages/send", data=data, headers=headers, timeout=60)
