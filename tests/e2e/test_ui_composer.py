@@ -89,7 +89,7 @@ def test_typing_shows_in_the_other_window_and_goes_away(
 
     alice_page.locator("textarea#message-input").press_sequentially("I am wri", delay=50)
     expect(indicator).to_be_visible()
-    expect(indicator).to_have_text(f"{alice.display_name} is typing…")
+    expect(indicator).to_have_text(f"{alice.display_name} @{alice.username} is typing…")
     expect(alice_page.locator("#typing-indicator")).to_be_hidden()
 
     alice_page.locator("textarea#message-input").press("Enter")
@@ -113,7 +113,7 @@ def test_typing_shows_at_once_after_a_reload_from_the_join_ack(
     # can tell it (within the 3 s before her composer says she stopped).
     bob_page.reload()
     expect(bob_page.locator("ol#messages")).to_be_attached()
-    expect(indicator).to_have_text(f"{alice.display_name} is typing…", timeout=2500)
+    expect(indicator).to_have_text(f"{alice.display_name} @{alice.username} is typing…", timeout=2500)
 
 
 def test_older_messages_load_when_scrolling_up_in_order_without_duplicates(

@@ -2,6 +2,7 @@
 // opened at a search result), live messages, receipts, typing, expiry.
 import { api, query } from "./api.js";
 import { renderAttachments } from "./attachment_view.js";
+import { personLabel } from "./conversations.js";
 import { byId, h, setText } from "./dom.js";
 import { linkify } from "./links.js";
 import { reason } from "./outbox.js";
@@ -15,6 +16,11 @@ const TYPING_IDLE_MS = 3000;
 const TYPING_SHOW_MS = 5000;
 const GROUP_MS = 5 * 60 * 1000; // one sender's messages this close together form a group
 const READ_DELAY_MS = 250; // reads of bubbles that came on screen together go in one request
+const SEEN_SHARE = 0.6; // seen: this much of a bubble on screen, or of the scroller filled by a taller one
+// Ratios a factor SEEN_SHARE apart (down to a bubble ~700 scrollers tall): whatever a bubble's
+// height, one of them is crossed while it fills 60-100% of what it can of the scroller.
+const SEEN_THRESHOLDS = [0, ...Array.from({ length: 14 }, (_, k) => SEEN_SHARE ** (13 - k))];
+const UNREAD_PAGES = 10; // older pages loaded at most at open to find the first unread
 
 // A conversation's messages in commit order: seq 1, 2, 3, ... (the server's order too).
 function order(a, b) {
@@ -31,6 +37,14 @@ function insertionIndex(sorted, item) {
     else high = middle;
   }
   return low;
+}
+
+// A bubble counts as seen when most of it is on screen or, taller than the scroller, when it
+// fills most of the scroller; a sliver at an edge is not seen.
+function seenEnough(entry) {
+  if (!entry.isIntersecting) return false;
+  if (entry.intersectionRatio >= SEEN_SHARE) return true;
+  return Boolean(entry.rootBounds) && entry.intersectionRect.height >= SEEN_SHARE * entry.rootBounds.height;
 }
 
 function statusOf(message) {
@@ -61,21 +75,22 @@ export class ChatView {
     this.typingTimer = null;
     this.typingSentAt = 0;
     this.typingIdle = null;
-    this.names = new Map();
+    this.people = new Map(); // id -> participant (display name and username)
     this.filling = null;
     this.clientIds = new Set(); // clientMessageIds of the messages shown: their outbox bubbles go
     this.outboxActions = null;
     this.firstUnreadId = null; // the unread divider goes before it (fixed when the chat opens)
+    this.unreadAbove = false; // older pages than loaded at open may hold earlier unread messages
     this.newBelow = 0; // messages that arrived while scrolled up
-    // Read only when seen: others' unread bubbles on screen (in a visible tab) are marked read.
+    // Read only when seen: others' unread bubbles seen (in a visible tab) are marked read.
     this.onScreen = new Set();
     this.readTimer = null;
     this.reading = false;
-    this.seen = new IntersectionObserver((entries) => this.sighted(entries), { root: this.scroller, threshold: 0.6 });
+    this.seen = new IntersectionObserver((entries) => this.sighted(entries), { root: this.scroller, threshold: SEEN_THRESHOLDS });
   }
 
   setParticipants(conversation) {
-    for (const p of conversation.participants) this.names.set(p.id, p.displayName);
+    for (const p of conversation.participants) this.people.set(p.id, p);
   }
 
   // The newest page, or (`around`: a message id) that message with its neighbours, scrolled to
@@ -83,11 +98,12 @@ export class ChatView {
   async load({ around } = {}) {
     const opened = around ? await this.loadAround(around) : false;
     if (!opened) {
-      const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
-      const unread = data.messages.find((m) => m.senderId !== this.me.id && !m.isRead);
+      const { messages, hasMore } = await this.newestWithUnread();
+      const unread = messages.find((m) => this.isUnread(m));
       this.firstUnreadId = unread ? unread.id : null;
-      this.merge(data.messages);
-      this.hasOlder = data.hasMore;
+      this.unreadAbove = hasMore && this.unreadFromStart(messages);
+      this.merge(messages);
+      this.hasOlder = hasMore;
       this.renderHistoryState();
       this.scrollToBottom(); // at the latest; "first unread" jumps up to the divider when it is above
     }
@@ -105,6 +121,36 @@ export class ChatView {
     this.renderScrollActions();
     this.markReadIfVisible();
     document.addEventListener("visibilitychange", () => this.markReadIfVisible());
+  }
+
+  // The newest page, with older ones while they may hold earlier unread messages (at most
+  // UNREAD_PAGES more): the unread divider goes above the first unread, however many.
+  async newestWithUnread() {
+    let { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
+    let messages = data.messages;
+    for (let page = 0; page < UNREAD_PAGES && data.hasMore && data.messages.length && this.unreadFromStart(messages); page += 1) {
+      ({ data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, before: messages[0].id, limit: PAGE })}`));
+      messages = [...data.messages, ...messages];
+    }
+    return { messages, hasMore: data.hasMore };
+  }
+
+  isUnread(message) {
+    return message.senderId !== this.me.id && !message.isRead;
+  }
+
+  // Whether the oldest of others' messages in `messages` is unread (older ones may be too).
+  unreadFromStart(messages) {
+    const first = messages.find((m) => m.senderId !== this.me.id);
+    return Boolean(first) && !first.isRead;
+  }
+
+  // An older page beyond those loaded at open: the divider moves up to an earlier unread.
+  extendUnread(older) {
+    if (!this.unreadAbove) return;
+    const unread = older.find((m) => this.isUnread(m));
+    if (unread) this.firstUnreadId = unread.id;
+    this.unreadAbove = this.unreadFromStart(older);
   }
 
   async loadAround(messageId) {
@@ -236,6 +282,7 @@ export class ChatView {
     this.clientIds.clear();
     this.hasNewer = false;
     this.liveWhileBehind = false;
+    this.unreadAbove = false;
   }
 
   async loadOlder() {
@@ -246,6 +293,7 @@ export class ChatView {
     const heightBefore = this.scroller.scrollHeight;
     try {
       const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, before, limit: PAGE })}`);
+      this.extendUnread(data.messages);
       this.merge(data.messages);
       this.hasOlder = data.hasMore;
       this.scroller.scrollTop += this.scroller.scrollHeight - heightBefore;
@@ -400,7 +448,7 @@ export class ChatView {
   sighted(entries) {
     for (const entry of entries) {
       const id = entry.target.dataset.messageId;
-      if (entry.isIntersecting) this.onScreen.add(id);
+      if (seenEnough(entry)) this.onScreen.add(id);
       else this.onScreen.delete(id);
     }
     this.markReadIfVisible();
@@ -586,7 +634,10 @@ export class ChatView {
       return;
     }
     const indicator = byId("typing-indicator");
-    setText(indicator, `${this.names.get(payload.userId) || "Someone"} is typing…`);
+    const person = this.people.get(payload.userId);
+    const who = person ? personLabel(person, "typing") : document.createTextNode("Someone");
+    // The same words are not written again: the indicator is a live region.
+    if (indicator.textContent !== `${who.textContent} is typing…`) indicator.replaceChildren(who, " is typing…");
     indicator.hidden = false;
     clearTimeout(this.typingTimer);
     this.typingTimer = setTimeout(() => this.hideTyping(), TYPING_SHOW_MS);
