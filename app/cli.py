@@ -1,4 +1,5 @@
-"""Operator commands: `flask points grant USERNAME AMOUNT` and `flask seed-demo`."""
+"""Operator commands: `flask points grant USERNAME AMOUNT`, `flask seed-demo` and
+`flask attachments clean`."""
 
 import click
 from flask import current_app
@@ -6,9 +7,10 @@ from flask import current_app
 from app.errors import AppError
 from app.realtime.notify import publish
 from app.schemas import QuotaOut, dump
-from app.services import accounts, conversations, points, quota
+from app.services import accounts, attachments, conversations, points, quota
 from app.services.events import Event
 from app.settings import business_settings, hashing_cost
+from app.storage import app_storage
 
 DEMO_PASSWORD = "password123"
 DEMO_POINTS = 100
@@ -59,3 +61,31 @@ def seed_demo() -> None:
     price = business_settings().conversation_points_cost
     conversations.start_conversation(users["alice"], users["bob"], None, price)
     click.echo("alice and bob have a conversation. Log in at http://127.0.0.1:5000/")
+
+
+@click.group("attachments", help="Manage attachment files.")
+def attachments_cli() -> None:
+    """Attachment commands."""
+
+
+@attachments_cli.command(
+    "clean", help="Delete attachment files that outlived their rows (run it from a scheduler)."
+)
+def clean_attachments() -> None:
+    """Delete the files of deleted attachments, files with no attachment row and leftover
+    temporaries (those two once an hour old); never the file of a live attachment."""
+    cleaned = attachments.clean_storage(app_storage())
+    click.echo(
+        f"Deleted {_files(cleaned.of_deleted_rows)} of deleted attachments, "
+        f"{_files(cleaned.without_row)} with no attachment and "
+        f"{_files(cleaned.temporaries, 'unfinished temporary file')}; "
+        f"kept {_files(cleaned.kept)} (live attachments and uploads under way)."
+    )
+    if cleaned.failed:
+        raise click.ClickException(
+            f"{_files(cleaned.failed)} could not be deleted (see the log); the next run tries again."
+        )
+
+
+def _files(count: int, noun: str = "file") -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -133,10 +133,12 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """`flask points grant`, `flask push generate-keys` and `flask seed-demo`."""
-    from app.cli import points_cli, seed_demo
+    """`flask points grant`, `flask attachments clean`, `flask push generate-keys` and
+    `flask seed-demo`."""
+    from app.cli import attachments_cli, points_cli, seed_demo
     from app.push.cli import push_cli
 
+    app.cli.add_command(attachments_cli)
     app.cli.add_command(points_cli)
     app.cli.add_command(push_cli)
     app.cli.add_command(seed_demo)

@@ -1,10 +1,17 @@
 """Operator commands."""
 
+import io
+import os
+import time
+import uuid
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
+from support.uploads import TEXT, uploaded
 
 from app.extensions import db, socketio
-from app.models import PointsTransaction
+from app.models import Attachment, PointsTransaction
 from app.services import conversations
 from config import TestingConfig
 
@@ -134,3 +141,53 @@ def test_the_key_generator_runs_without_an_app_or_settings():
         check=True,
     )
     assert result.stdout.startswith("VAPID_PRIVATE_KEY=")
+
+
+def mark_deleted(attachment_id: str) -> None:
+    db.session.execute(
+        sa.update(Attachment)
+        .where(Attachment.id == uuid.UUID(attachment_id))
+        .values(deleted_at=sa.func.now())
+    )
+    db.session.commit()
+
+
+def test_attachments_clean_deletes_what_outlived_its_rows_and_reports_counts(app, runner, client, alice):
+    root = Path(app.config["UPLOAD_DIR"])
+    live = uploaded(client, alice, TEXT, "live.txt")
+    gone = uploaded(client, alice, TEXT, "gone.txt")
+    mark_deleted(gone["id"])
+    orphan = str(uuid.uuid4())
+    app.extensions["attachment_storage"].put(orphan, io.BytesIO(b"no row"))
+    (root / ".put-leftover").write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    for name in os.listdir(root):
+        os.utime(root / name, (two_hours_ago, two_hours_ago))
+    db.session.remove()
+
+    result = runner.invoke(args=["attachments", "clean"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "Deleted 1 file of deleted attachments, 1 file with no attachment and 1 unfinished "
+        "temporary file; kept 1 file (live attachments and uploads under way).\n"
+    )
+    assert os.listdir(root) == [live["id"]]
+    again = runner.invoke(args=["attachments", "clean"])
+    assert again.output.startswith(
+        "Deleted 0 files of deleted attachments, 0 files with no attachment and 0 "
+    )
+
+
+def test_attachments_clean_fails_when_a_file_could_not_be_deleted(app, runner, client, alice, monkeypatch):
+    gone = uploaded(client, alice, TEXT, "gone.txt")
+    mark_deleted(gone["id"])
+    db.session.remove()
+
+    def refuse(key: str) -> None:
+        raise PermissionError(13, "Permission denied", key)
+
+    monkeypatch.setattr(app.extensions["attachment_storage"], "delete", refuse)
+    result = runner.invoke(args=["attachments", "clean"])
+    assert result.exit_code == 1
+    assert "1 file could not be deleted (see the log)" in result.output

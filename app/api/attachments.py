@@ -15,7 +15,7 @@ from werkzeug.wsgi import wrap_file
 from app import green
 from app.api.messages import user_rate_key
 from app.api.spec import UnsupportedMediaType, endpoint
-from app.errors import AttachmentNotFound, AttachmentTooLarge, ValidationFailed
+from app.errors import AppError, AttachmentNotFound, AttachmentTooLarge, ValidationFailed
 from app.extensions import limiter
 from app.models import Attachment
 from app.schemas import AttachmentEnvelope
@@ -40,6 +40,20 @@ FILE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; sandbox",
     "Cache-Control": "private, no-cache",
 }
+_NOT_QUOTABLE = str.maketrans({'"': "_", "\\": "_"})
+
+
+class RangeNotSatisfiable(AppError):
+    """416 with `Content-Range: bytes */size` (RFC 9110), which the generic handler of
+    Werkzeug's exception would drop: a Range that is malformed, names several ranges, or
+    starts past the end."""
+
+    code = "range_not_satisfiable"
+    status = 416
+    message = "The requested range is not satisfiable: ask for one range of bytes within the file."
+
+    def __init__(self, size: int) -> None:
+        super().__init__(headers={"Content-Range": f"bytes */{size}"})
 
 
 def upload_rate_limit() -> str:
@@ -156,7 +170,7 @@ def upload() -> Any:
 
 @bp.get("/<uuid:attachment_id>")
 @jwt_required()
-@endpoint("Download an attachment (Range and conditional requests)", errors=(404,), produces="*/*")
+@endpoint("Download an attachment (Range and conditional requests)", errors=(404, 416), produces="*/*")
 def download(attachment_id: uuid.UUID) -> Any:
     """The file, to the participants of its message's conversation (and its uploader before
     it is sent); images inline, everything else as a download. Marks nothing read."""
@@ -214,14 +228,14 @@ def _serve(
         return response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
     except RequestedRangeNotSatisfiable:
         file.close()
-        raise
+        raise RangeNotSatisfiable(size) from None
 
 
 def _filename_parameters(name: str) -> dict[str, str]:
-    """filename (ASCII) and, for other names, filename* (RFC 6266 / RFC 5987, UTF-8)."""
-    try:
-        name.encode("ascii")
-    except UnicodeEncodeError:
-        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-        return {"filename": simple or "attachment", "filename*": f"UTF-8''{quote(name, safe='!#$&+-.^_`|~')}"}
-    return {"filename": name}
+    """filename (ASCII, `"` and `\\` replaced rather than escaped, which not every client
+    undoes) and, for any other name, filename* (RFC 6266 / RFC 5987, UTF-8)."""
+    simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    simple = simple.translate(_NOT_QUOTABLE)
+    if simple == name:
+        return {"filename": name}
+    return {"filename": simple or "attachment", "filename*": f"UTF-8''{quote(name, safe='!#$&+-.^_`|~')}"}

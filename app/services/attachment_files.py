@@ -38,22 +38,31 @@ PDF_TAIL = 1024
 @dataclass(frozen=True)
 class FileKind:
     """A type we accept: its ATTACHMENT_TYPES name, the Content-Type it is served with,
-    the usual extension, and the Pillow format of an image (None otherwise)."""
+    the usual extension, the Pillow format of an image (None otherwise), and the other
+    extensions a file name of this type may keep (lower case)."""
 
     name: str
     content_type: str
     extension: str
     pillow_format: str | None = None
+    also: tuple[str, ...] = ()
+
+    def fits(self, extension: str) -> bool:
+        """Whether a file name ending in `.extension` opens as this type (any case)."""
+        return extension.lower() in (self.extension, *self.also)
 
 
 KINDS = {
     "png": FileKind("png", "image/png", "png", "PNG"),
-    "jpeg": FileKind("jpeg", "image/jpeg", "jpg", "JPEG"),
+    "jpeg": FileKind("jpeg", "image/jpeg", "jpg", "JPEG", also=("jpeg", "jpe", "jfif")),
     "gif": FileKind("gif", "image/gif", "gif", "GIF"),
     "webp": FileKind("webp", "image/webp", "webp", "WEBP"),
     "pdf": FileKind("pdf", "application/pdf", "pdf"),
-    "zip": FileKind("zip", "application/zip", "zip"),
-    "text": FileKind("text", "text/plain; charset=utf-8", "txt"),
+    # Office and e-book documents are ZIP containers; none of these formats runs code on opening.
+    "zip": FileKind(
+        "zip", "application/zip", "zip", also=("docx", "xlsx", "pptx", "odt", "ods", "odp", "epub")
+    ),
+    "text": FileKind("text", "text/plain; charset=utf-8", "txt", also=("text", "md", "log")),
 }
 _MATCHERS = {
     "png": image.Png(),
@@ -209,21 +218,18 @@ _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
 
 def clean_filename(raw: str | None, kind: FileKind) -> str:
     """A name safe to show and to offer for download: the last path segment of what the
-    client sent, without hidden characters, leading dots or surrounding space, at most
-    MAX_FILENAME characters (the extension kept); `attachment.<ext>` when nothing is left."""
+    client sent, without hidden characters, leading dots or surrounding space, ending in
+    an extension of its sniffed type (added when it has another: `run.bat` becomes
+    `run.bat.txt`), at most MAX_FILENAME characters; `attachment.<ext>` when nothing is left."""
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = unicodedata.normalize("NFC", name)
     name = "".join(ch for ch in name if unicodedata.category(ch) not in _HIDDEN_CATEGORIES)
     name = " ".join(name.split()).strip(" .")
-    if not name:
-        return f"attachment.{kind.extension}"
-    if len(name) > MAX_FILENAME:
-        stem, dot, extension = name.rpartition(".")
-        if dot and stem and 0 < len(extension) <= 16:
-            name = stem[: MAX_FILENAME - len(extension) - 1].rstrip(" .") + "." + extension
-        else:
-            name = name[:MAX_FILENAME].rstrip(" .")
-    return name
+    stem, dot, extension = name.rpartition(".")
+    if not (dot and stem and kind.fits(extension)):
+        stem, extension = name, kind.extension
+    stem = stem[: MAX_FILENAME - len(extension) - 1].rstrip(" .") or "attachment"
+    return f"{stem}.{extension}"
 
 
 # -- images ------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ tests/server/test_attachment_send_race.py.
 
 import io
 import os
+import queue
+import threading
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -27,15 +29,30 @@ from support.uploads import (
     pdf_bytes,
     png_with_metadata,
     upload,
+    upload_with_disposition,
     uploaded,
     webp_with_metadata,
 )
 
+from app import green
+from app.api.attachments import _filename_parameters
 from app.auth.tokens import issue_access_token
 from app.extensions import db
 from app.models import Attachment, User
+from app.services import attachments as attachment_service
 from app.services.points import grant_points
 from app.storage import DirectoryStorage
+
+GPS_IFD = 0x8825
+EXTENSIONS = {
+    "png": "png",
+    "jpeg": "jpg",
+    "gif": "gif",
+    "webp": "webp",
+    "pdf": "pdf",
+    "text": "txt",
+    "zip": "zip",
+}
 
 
 def stored_files(app: Any) -> set[str]:
@@ -85,7 +102,7 @@ def test_each_allowed_type_is_accepted_with_the_type_its_bytes_say(app, client, 
     attachment = response.get_json()["attachment"]
     assert set(attachment) == {"id", "filename", "contentType", "size", "width", "height", "hasThumbnail"}
     assert attachment["contentType"] == content_type
-    assert attachment["filename"] == "holiday.exe"
+    assert attachment["filename"] == f"holiday.exe.{EXTENSIONS[name]}"  # named for what it is
     is_image = content_type.startswith("image/")
     assert attachment["hasThumbnail"] is is_image
     assert (attachment["width"], attachment["height"]) == ((64, 48) if is_image else (None, None))
@@ -108,11 +125,13 @@ def test_each_allowed_type_is_accepted_with_the_type_its_bytes_say(app, client, 
 def test_image_metadata_is_removed_before_storing(app, client, alice, make, secrets):
     original = make()
     assert all(secret in original for secret in secrets[:2])  # the test file does carry them
+    assert Image.open(io.BytesIO(original)).getexif().get_ifd(GPS_IFD), "the test file has GPS coordinates"
     attachment = uploaded(client, alice, original, "photo")
     stored = stored_bytes(app, attachment["id"])
+    image = Image.open(io.BytesIO(stored))
+    assert image.getexif().get_ifd(GPS_IFD) == {}
     for secret in secrets:
         assert secret not in stored, secret
-    image = Image.open(io.BytesIO(stored))
     assert dict(image.getexif()) == {}
     assert not {"exif", "xmp", "comment", "Comment"} & set(image.info)
 
@@ -153,6 +172,68 @@ def test_uploads_are_rate_limited_per_user(app, client, alice, bob):
     assert refused.get_json()["error"]["code"] == "rate_limited"
     assert int(refused.headers["Retry-After"]) >= 1
     assert upload(client, bob, TEXT).status_code == 201  # per user
+
+
+class GatedStorage:
+    """The app's storage, whose puts report to `events` and wait for `opened` to be set."""
+
+    def __init__(self, storage: DirectoryStorage, events: "queue.Queue[str]") -> None:
+        self.storage = storage
+        self.events = events
+        self.opened = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def put(self, key: str, source: Any) -> int:
+        self.events.put(f"put {key}")
+        assert self.opened.wait(30), "the test never let the put finish"
+        return self.storage.put(key, source)
+
+
+class WatchedSemaphore:
+    """green.bounded_semaphore's semaphore, telling `events` when an acquirer has to wait."""
+
+    def __init__(self, limit: int, events: "queue.Queue[str]") -> None:
+        self.semaphore = threading.BoundedSemaphore(limit)
+        self.events = events
+
+    def __enter__(self) -> None:
+        if not self.semaphore.acquire(blocking=False):
+            self.events.put("waiting")
+            self.semaphore.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.semaphore.release()
+
+
+def test_uploads_beyond_the_bound_wait_holding_no_database_connection(app, client, alice, monkeypatch):
+    events: queue.Queue[str] = queue.Queue()
+    monkeypatch.setattr(attachment_service, "MAX_CONCURRENT_UPLOADS", 1)
+    monkeypatch.setattr(attachment_service, "_upload_slots", None)
+    monkeypatch.setattr(green, "bounded_semaphore", lambda limit: WatchedSemaphore(limit, events))
+    storage = GatedStorage(app.extensions["attachment_storage"], events)
+    monkeypatch.setitem(app.extensions, "attachment_storage", storage)
+    db.session.remove()
+    answers: dict[str, Any] = {}
+
+    def send(name: str) -> None:
+        answers[name] = upload(app.test_client(), alice, TEXT, f"{name}.txt")
+
+    first = threading.Thread(target=send, args=("first",))
+    second = threading.Thread(target=send, args=("second",))
+    try:
+        first.start()
+        assert events.get(timeout=30).startswith("put ")  # the first upload is storing its file
+        second.start()
+        assert events.get(timeout=30) == "waiting"  # not "put ...": the second waits for the first
+        assert db.engine.pool.checkedout() == 0  # and holds no connection meanwhile
+    finally:
+        storage.opened.set()
+        first.join(30)
+        second.join(30)
+    assert events.get(timeout=30).startswith("put ")  # the second stored its file after
+    assert [answers[name].status_code for name in ("first", "second")] == [201, 201]
 
 
 def test_storage_put_keeps_nothing_when_the_source_fails(tmp_path):
@@ -329,6 +410,69 @@ def test_conditional_and_range_requests(client, alice):
     assert download(client, alice, attachment["id"], Range=f"bytes={len(TEXT) + 5}-").status_code == 416
 
 
+@pytest.mark.parametrize(
+    "asked",
+    ["bytes=abc", "bytes=5-2", "items=0-3", "bytes=0-1,4-5", "bytes=0-1, 3-", f"bytes={len(TEXT) + 5}-"],
+    ids=["not-numbers", "backwards", "other-unit", "two-ranges", "two-ranges-spaced", "past-the-end"],
+)
+def test_a_range_that_cannot_be_served_answers_416_with_the_size(client, alice, asked):
+    attachment = uploaded(client, alice, TEXT, "notes.txt")
+    response = download(client, alice, attachment["id"], Range=asked)
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(TEXT)}"
+    assert response.get_json()["error"]["code"] == "range_not_satisfiable"
+    assert response.mimetype == "application/json"  # an error, not the file
+
+
+def test_if_range_gives_the_part_only_while_the_file_is_unchanged(client, alice):
+    attachment = uploaded(client, alice, TEXT, "notes.txt")
+    first = download(client, alice, attachment["id"])
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    for validator in (etag, modified):
+        part = client.get(
+            f"/api/attachments/{attachment['id']}",
+            headers={**alice.headers, "Range": "bytes=0-4", "If-Range": validator},
+        )
+        assert part.status_code == 206, validator
+        assert part.get_data() == TEXT[:5]
+        part.close()
+    for stale in ('"another-version"', "Mon, 01 Jan 2001 00:00:00 GMT"):
+        whole = client.get(
+            f"/api/attachments/{attachment['id']}",
+            headers={**alice.headers, "Range": "bytes=0-4", "If-Range": stale},
+        )
+        assert whole.status_code == 200, stale
+        assert whole.get_data() == TEXT
+        whole.close()
+
+
+def test_quotes_in_a_name_are_replaced_in_the_plain_filename_and_kept_in_filename_star(client, alice):
+    response = upload_with_disposition(client, alice, TEXT, "filename*=UTF-8''say%20%22hi%22.txt")
+    assert response.status_code == 201, response.get_json()
+    attachment = response.get_json()["attachment"]
+    assert attachment["filename"] == 'say "hi".txt'
+    disposition = download(client, alice, attachment["id"]).headers["Content-Disposition"]
+    assert disposition == "attachment; filename=\"say _hi_.txt\"; filename*=UTF-8''say%20%22hi%22.txt"
+
+
+@pytest.mark.parametrize(
+    ("name", "parameters"),
+    [
+        ('a "b".txt', {"filename": "a _b_.txt", "filename*": "UTF-8''a%20%22b%22.txt"}),
+        ("a\\b.txt", {"filename": "a_b.txt", "filename*": "UTF-8''a%5Cb.txt"}),
+        (
+            'd\u00e9j\u00e0 "vu".txt',
+            {"filename": "deja _vu_.txt", "filename*": "UTF-8''d%C3%A9j%C3%A0%20%22vu%22.txt"},
+        ),
+        ("plain name.txt", {"filename": "plain name.txt"}),
+    ],
+)
+def test_the_plain_filename_never_needs_a_backslash_escape(name, parameters):
+    """A stored name never has a backslash (clean_filename takes it for a path separator);
+    the header is safe even for a row that has one."""
+    assert _filename_parameters(name) == parameters
+
+
 def test_only_participants_and_the_uploader_before_sending_may_download(api, client, alice, bob, carol, chat):
     mine = uploaded(client, alice, image_bytes("PNG"), "mine.png")
     missing = download(client, bob, str(uuid.uuid4()))
@@ -397,6 +541,41 @@ def test_the_login_hook_deletes_many_expired_attachments_in_one_pass(
     assert api.login("alice").json["expiredMessages"] == 4
     assert stored_files(app) == set()
     assert all(attachment_row(i).deleted_at is not None for i in ids)
+
+
+class RefusingOneDelete:
+    """The app's storage, except that deleting `refused` fails as a wrong permission would."""
+
+    def __init__(self, storage: DirectoryStorage, refused: str) -> None:
+        self.storage = storage
+        self.refused = refused
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def delete(self, key: str) -> None:
+        if key == self.refused:
+            raise PermissionError(13, "Permission denied", self.storage.path(key))
+        self.storage.delete(key)
+
+
+def test_a_file_that_cannot_be_deleted_is_logged_and_the_others_still_go(
+    clock, app, api, client, alice, bob, chat, caplog
+):
+    ids = [uploaded(client, alice, TEXT, f"{number}.txt")["id"] for number in range(3)]
+    api.send(alice, chat, "three files", attachmentIds=ids, expirationHours=1)
+    stuck = ids[1]
+    app.extensions["attachment_storage"] = RefusingOneDelete(app.extensions["attachment_storage"], stuck)
+    clock.shift(timedelta(hours=1))
+
+    login = api.login("bob")
+
+    assert login.status_code == 200, login.json
+    assert login.json["expiredMessages"] == 1
+    assert stored_files(app) == {stuck}  # the one before it and the one after it are gone
+    assert all(attachment_row(i).deleted_at is not None for i in ids)
+    warnings = [r for r in caplog.records if r.name == "app.storage" and r.levelname == "WARNING"]
+    assert [r.getMessage() for r in warnings] == [f"could not delete stored file {stuck}: Permission denied"]
 
 
 @pytest.mark.parametrize("at", ["login", "upload"])

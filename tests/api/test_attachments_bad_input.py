@@ -18,7 +18,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from support.snapshot import db_state
-from support.uploads import TEXT, image_bytes, png_header_only, upload, uploaded
+from support.uploads import (
+    TEXT,
+    image_bytes,
+    pdf_bytes,
+    png_header_only,
+    upload,
+    upload_with_disposition,
+    uploaded,
+    zip_bytes,
+)
 
 from app.extensions import db
 from app.models import Attachment
@@ -174,12 +183,12 @@ def test_a_multipart_body_cut_short_is_refused(app, client, alice):
         ("..", "attachment.png"),
         ("", "attachment.png"),
         ("report\x00.exe.png", "report.exe.png"),
-        ("photo\u202egnp.exe", "photognp.exe"),
+        ("photo\u202egnp.exe", "photognp.exe.png"),
         ("\u200b\u2066hidden\u2069\u200d.png", "hidden.png"),
         ("tab\tand\x1bescape.png", "tabandescape.png"),
         ("  .hidden.png  ", "hidden.png"),
         ("a" * 1000 + ".png", "a" * 196 + ".png"),
-        ("é" * 1000, "é" * 200),
+        ("é" * 1000, "é" * 196 + ".png"),
     ],
     ids=[
         "dotdot",
@@ -205,6 +214,70 @@ def test_file_names_are_cleaned(app, client, alice, sent, kept):
     download.close()
     assert "\u202e" not in download.headers["Content-Disposition"]
     assert "\n" not in download.headers["Content-Disposition"]
+
+
+@pytest.mark.parametrize(
+    ("data", "sent", "kept"),
+    [
+        ("Write-Host pwned\r\n", "run.bat", "run.bat.txt"),
+        ('Set shell = CreateObject("WScript.Shell")\n', "x.hta", "x.hta.txt"),
+        ("echo hi\n", "notes", "notes.txt"),
+        ("# Title\n", "README.MD", "README.MD"),
+        ("plain\n", "Mr. Smith", "Mr. Smith.txt"),
+        ("jpeg", "photo.JPG", "photo.JPG"),
+        ("jpeg", "photo.jpeg", "photo.jpeg"),
+        ("jpeg", "scan.png", "scan.png.jpg"),
+        ("png", "holiday.svg", "holiday.svg.png"),
+        ("pdf", "invoice.html", "invoice.html.pdf"),
+        ("zip", "report.docx", "report.docx"),
+        ("zip", "tool.jar", "tool.jar.zip"),
+        ("zip", "a" * 300 + ".exe", "a" * 196 + ".zip"),
+    ],
+    ids=[
+        "bat",
+        "hta",
+        "no-extension",
+        "md-kept",
+        "dot-in-name",
+        "JPG-kept",
+        "jpeg-kept",
+        "png-that-is-jpeg",
+        "svg-that-is-png",
+        "html-that-is-pdf",
+        "docx-kept",
+        "jar",
+        "long",
+    ],
+)
+def test_a_file_name_ends_in_an_extension_of_the_type_its_bytes_say(app, client, alice, data, sent, kept):
+    """What opens a downloaded file is its extension: it must be the sniffed type's."""
+    made = {
+        "jpeg": lambda: image_bytes("JPEG"),
+        "png": lambda: image_bytes("PNG"),
+        "pdf": pdf_bytes,
+        "zip": zip_bytes,
+    }
+    body = made[data]() if data in made else data.encode()
+    attachment = uploaded(client, alice, body, sent)
+    assert attachment["filename"] == kept
+    download = client.get(f"/api/attachments/{attachment['id']}", headers=alice.headers)
+    download.close()
+    assert download.headers["Content-Disposition"].rstrip('"').endswith(kept)
+
+
+def test_line_breaks_in_a_percent_encoded_file_name_are_removed(app, client, alice):
+    """Browsers percent-encode (RFC 5987 `filename*`), so a CR or LF arrives decoded, inside the name."""
+    response = upload_with_disposition(
+        client, alice, TEXT, "filename*=UTF-8''line%0D%0AContent-Type%3A%20html%0A.txt"
+    )
+    assert response.status_code == 201, response.get_json()
+    attachment = response.get_json()["attachment"]
+    assert attachment["filename"] == "lineContent-Type: html.txt"
+    download = client.get(f"/api/attachments/{attachment['id']}", headers=alice.headers)
+    download.close()
+    disposition = download.headers["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition
+    assert disposition == 'attachment; filename="lineContent-Type: html.txt"'
 
 
 def test_a_raw_line_break_in_a_file_name_breaks_the_part_and_is_refused(app, client, alice):

@@ -117,3 +117,18 @@ def uploaded(client: Any, who: Any, data: bytes, filename: str = "file.bin") -> 
     response = upload(client, who, data, filename)
     assert response.status_code == 201, response.get_json()
     return response.get_json()["attachment"]
+
+
+def upload_with_disposition(client: Any, who: Any, data: bytes, disposition: str) -> Any:
+    """POST /api/attachments with the file part's Content-Disposition parameters exactly as
+    given (a browser's `filename*=UTF-8''...`, say), in a body built by hand."""
+    body = (
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; '
+        + disposition.encode("latin-1")
+        + b"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        + data
+        + b"\r\n--xyz--\r\n"
+    )
+    return client.post(
+        "/api/attachments", data=body, headers=who.headers, content_type="multipart/form-data; boundary=xyz"
+    )
