@@ -290,7 +290,9 @@ def _reencode(original: Image.Image, kind: FileKind) -> CleanImage:
         raise _too_many_pixels()
     cleaned = [_clean_frame(frame) for frame in ImageSequence.Iterator(original)]
     first = cleaned[0]
-    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115  (returned)
+    # Past 1 MiB the re-encoded image goes to disk, as the upload did (its pixels are in
+    # memory while it is decoded: at most 50 MP, two images at once per process).
+    out = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115  (returned)
     options = _save_options(kind, first)
     if len(cleaned) > 1:
         options.update(
