@@ -43,6 +43,16 @@ def require_postgres() -> None:
 
 
 @pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Any]:
+    """One Playwright for the whole session, shared by every browser fixture: a second
+    sync_playwright() in the same process fails ("Sync API inside the asyncio loop")."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
 def pg_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresDatabases]:
     """Factory of throw-away PostgreSQL databases for this test session."""
     require_postgres()

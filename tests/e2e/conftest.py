@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 from support.pytest_live import call_failed, fail_or_skip, pytest_runtest_makereport  # noqa: F401 (the hook)
 from support.rest import Account
 from support.servers import Launcher, LiveServer
@@ -81,12 +81,6 @@ def server_health(request: pytest.FixtureRequest, live_server: LiveServer) -> It
 
 
 # --------------------------------------------------------------------------- browser
-
-
-@pytest.fixture(scope="session")
-def playwright_driver(chromium: str) -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
 
 
 @pytest.fixture(scope="session")
