@@ -120,3 +120,75 @@ def test_texts_typed_while_the_server_restarts_are_sent_in_order_once_it_is_back
     ui.login(other, bob)
     ui.open_chat(other, conversation_id)
     expect(ui.messages(other).locator(".message-text")).to_have_text(expected)
+
+
+def test_quick_sends_on_a_slow_network_across_a_reload_and_a_server_restart_arrive_once_each_in_order(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Account, Account, str]
+) -> None:
+    """The whole scenario of the issue in one go: a slow network, Enter several times quickly, a
+    reload while sends are on their way, then a server restart while more texts are typed."""
+    alice, bob, conversation_id = pair
+    bobs = windows.open()  # Bob watches live, from before the first send to after the restart
+    ui.login(bobs, bob)
+    ui.open_chat(bobs, conversation_id)
+    page = windows.open()
+    ui.login(page, alice)
+    ui.open_chat(page, conversation_id)
+    slow_network(page, 700)
+    box = page.locator("textarea#message-input")
+
+    def enter(text: str) -> None:
+        """Type `text` and press Enter: a "sending" bubble at once, the box free for the next one."""
+        box.press_sequentially(text)
+        box.press("Enter")
+        expect(box).to_have_value("", timeout=2000)
+        bubble = ui.message_with_text(page, text)
+        expect(bubble).to_have_count(1)
+        expect(bubble).to_have_attribute("data-state", "pending")
+        expect(bubble.locator(".message-status")).to_have_text(re.compile(r"^(sending|waiting)$"))
+
+    quick = [f"quick {n}" for n in range(1, 7)]
+    for text in quick:
+        enter(text)
+    assert [item["content"] for item in outbox_of(page)][-3:] == quick[-3:]
+    assert len(live_server.all_messages(alice, conversation_id)) < len(quick), "nothing was in flight"
+
+    page.reload()  # in the middle: one send on its way, the others only in the outbox
+    ui.connected(page)
+    expect(ui.message_with_text(page, quick[-1])).to_have_count(1)  # the chat is shown again
+    after_reload = ["after the reload 1", "after the reload 2"]
+    for text in after_reload:
+        enter(text)
+
+    waiting = outbox_of(page)
+    live_server.stop()  # with sends still waiting (perhaps one on its way, its answer lost)
+    assert [item["content"] for item in waiting][-2:] == after_reload, "nothing was waiting at the stop"
+    while_down = ["while it was down 1", "while it was down 2", "while it was down 3"]
+    for text in while_down:
+        enter(text)
+    # They wait in the outbox (which survives anything), in order, behind what was already there.
+    expect(page.locator("ol#messages li.message.pending").first.locator(".outbox-reason")).to_contain_text(
+        re.compile("wait", re.IGNORECASE), timeout=ARRIVAL_S * 1000
+    )
+    assert [item["content"] for item in outbox_of(page)][-3:] == while_down
+    for text in while_down:
+        expect(ui.message_with_text(page, text)).to_have_attribute("data-state", "pending")
+
+    live_server.start()
+    texts = quick + after_reload + while_down
+    stored = stored_when_settled(live_server, alice, conversation_id, len(texts))
+    assert [m["content"] for m in stored] == texts
+    assert len({m["id"] for m in stored}) == len(texts)
+    assert len({m["clientMessageId"] for m in stored}) == len(texts)
+    # Each text once, in order, in both windows; Alice's are all stored, her outbox empty.
+    expect(ui.messages(bobs).locator(".message-text")).to_have_text(texts, timeout=ARRIVAL_S * 1000)
+    expect(ui.messages(page).locator(".message-text")).to_have_text(texts, timeout=ARRIVAL_S * 1000)
+    expect(page.locator("ol#messages li.message.pending")).to_have_count(0, timeout=ARRIVAL_S * 1000)
+    page.wait_for_function(OUTBOX_EMPTY, timeout=ARRIVAL_S * 1000)
+    # Nothing arrives later (a late retry would be answered with the first message anyway).
+    page.wait_for_timeout(1000)
+    assert [m["content"] for m in live_server.all_messages(alice, conversation_id)] == texts
+    expect(ui.messages(bobs).locator(".message-text")).to_have_text(texts)
+    bobs.reload()  # and what Bob finds when he opens the chat again is the same
+    ui.connected(bobs)
+    expect(ui.messages(bobs).locator(".message-text")).to_have_text(texts)
