@@ -6,7 +6,7 @@ import { personLabel } from "./conversations.js";
 import { byId, h, setText } from "./dom.js";
 import { linkify } from "./links.js";
 import { reason } from "./outbox.js";
-import { at, dayKey, dayLabel, formatClock, formatFull, formatWhen } from "./time.js";
+import { at, dayKey, dayLabel, formatClock, formatFull, formatWhen, onNewDay } from "./time.js";
 
 const PAGE = 50;
 const AROUND = 25; // messages on either side of the one a search result opens
@@ -121,6 +121,10 @@ export class ChatView {
     this.renderScrollActions();
     this.markReadIfVisible();
     document.addEventListener("visibilitychange", () => this.markReadIfVisible());
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.closeFullTimes();
+    });
+    onNewDay(() => this.refreshDays());
   }
 
   // The newest page, with older ones while they may hold earlier unread messages (at most
@@ -435,9 +439,38 @@ export class ChatView {
     const element = this.renderMessage(known);
     this.seen.unobserve(old);
     element.className = old.className; // keeps its place in a group
+    const open = old.querySelector(".message-time[aria-expanded=true]");
+    const focused = document.activeElement === old.querySelector(".message-time");
     old.replaceWith(element);
     this.elements.set(known.id, element);
     this.watch(known, element);
+    const time = element.querySelector(".message-time");
+    if (open) this.toggleFullTime(time, true);
+    if (focused) time.focus();
+  }
+
+  // The full date and time under a bubble, shown by a tap or click on its time (hidden by a
+  // second one, or Escape); one at a time.
+  toggleFullTime(button, open = button.getAttribute("aria-expanded") !== "true") {
+    const stick = this.isNearBottom();
+    if (open) this.closeFullTimes();
+    button.setAttribute("aria-expanded", String(open));
+    document.getElementById(button.getAttribute("aria-controls")).hidden = !open;
+    if (stick) this.scrollToBottom();
+  }
+
+  closeFullTimes() {
+    for (const button of this.list.querySelectorAll(".message-time[aria-expanded=true]")) this.toggleFullTime(button, false);
+  }
+
+  // A new day: "today" and "tomorrow" under disappearing bubbles, and the day separators, move on.
+  refreshDays() {
+    for (const message of this.sorted) {
+      if (!message.expiresAt) continue;
+      const when = this.elements.get(message.id).querySelector(".expiry-when");
+      setText(when, `Disappears ${formatWhen(message.expiresAt)}`);
+    }
+    this.decorate();
   }
 
   // Others' unread bubbles are watched until they have been on screen.
@@ -499,7 +532,21 @@ export class ChatView {
   renderMessage(message) {
     const mine = message.senderId === this.me.id;
     const status = mine ? statusOf(message) : null;
-    const meta = h("span", { className: "message-meta" }, h("time", { datetime: message.createdAt, title: formatFull(message.createdAt) }, formatClock(message.createdAt)));
+    const full = formatFull(message.createdAt);
+    const fullId = `full-time-${message.id}`;
+    const time = h(
+      "button",
+      {
+        type: "button",
+        className: "message-time",
+        "aria-expanded": "false",
+        "aria-controls": fullId,
+        onMousedown: (event) => event.preventDefault(), // a tap leaves the focus (and the keyboard) where it was
+        onClick: (event) => this.toggleFullTime(event.currentTarget),
+      },
+      h("time", { datetime: message.createdAt, title: full }, formatClock(message.createdAt)),
+    );
+    const meta = h("span", { className: "message-meta" }, time);
     if (status) meta.append(h("span", { className: `message-status status-${status}` }, status));
     const highlighted = message.id === this.highlightId ? " highlight" : "";
     const element = h(
@@ -512,10 +559,10 @@ export class ChatView {
       // When it goes, with the day unless it is today (a message may last a week).
       const when = `Disappears ${formatWhen(message.expiresAt)}`;
       element.append(
-        h("p", { className: "message-expiry", title: `Disappears ${formatFull(message.expiresAt)}` }, h("span", { className: "expiry-mark", "aria-hidden": "true" }), when),
+        h("p", { className: "message-expiry", title: `Disappears ${formatFull(message.expiresAt)}` }, h("span", { className: "expiry-mark", "aria-hidden": "true" }), h("span", { className: "expiry-when" }, when)),
       );
     }
-    element.append(meta);
+    element.append(meta, h("p", { className: "message-full-time", id: fullId, hidden: true }, full));
     element.dataset.signature = this.signature(message);
     return element;
   }

@@ -10,10 +10,6 @@ export function formatTime(iso) {
   return date.toLocaleString(undefined, options);
 }
 
-export function formatDateTime(iso) {
-  return new Date(iso).toLocaleString(undefined, { weekday: "short", hour: "2-digit", minute: "2-digit" });
-}
-
 // Call `callback` once the clock reaches `iso` (setTimeout caps at ~24.8 days).
 export function at(iso, callback) {
   let handle = null;
@@ -27,6 +23,29 @@ export function at(iso, callback) {
   };
   arm();
   return () => clearTimeout(handle);
+}
+
+// Call `callback` whenever the local day changes ("today" and "tomorrow" shift): at each
+// midnight, and when the tab is looked at again (timers may sleep with the computer).
+export function onNewDay(callback) {
+  let day = new Date().toDateString();
+  const check = () => {
+    const today = new Date().toDateString();
+    if (today === day) return;
+    day = today;
+    callback();
+  };
+  const arm = () => {
+    const midnight = new Date();
+    midnight.setHours(24, 0, 0, 0);
+    setTimeout(() => {
+      check();
+      arm();
+    }, midnight.getTime() - Date.now());
+  };
+  arm();
+  document.addEventListener("visibilitychange", check);
+  window.addEventListener("focus", check);
 }
 
 // A day (with the time) for a search result: "14:03" today, "Mar 3, 14:03" this year, else with the year.
