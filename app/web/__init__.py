@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from app.auth import auth_throttle, client_address, end_session
 from app.auth.hooks import run_after_login
 from app.auth.tokens import TokenAccount, issue_access_token, verify_token
-from app.errors import AppError, RateLimited, Unauthorized
+from app.errors import AppError, RateLimited, Unauthorized, UsernameTaken
 from app.models import User
 from app.services import accounts
 from app.settings import business_settings, hashing_cost, login_limits, registration_limit
@@ -34,6 +34,7 @@ from app.web.forms import LoginForm, LogoutForm, RegisterForm
 
 bp = Blueprint("web", __name__)
 
+FIELDS_REFUSED = "Please correct the fields below."
 VENDOR_FILES = {"socket.io.esm.min.js": "socket.io-client/dist"}
 
 
@@ -89,11 +90,19 @@ def start_browser_session(user: User, destination: str) -> Response:
 
 
 def form_page(template: str, form: FlaskForm, refusal: AppError | None) -> Any:
-    """A form page, with what was refused: 400, or 429 with Retry-After when rate limited."""
+    """A form page, with what was refused: 400, or 429 with Retry-After when rate limited.
+
+    A refusal about one field (a username someone has) is shown next to that field, like
+    the form's own checks; the banner above the form then only points to it.
+    """
     if refusal is None:
         return render_template(template, form=form, error=None)
     status = 429 if isinstance(refusal, RateLimited) else 400
-    return render_template(template, form=form, error=refusal.message), status, refusal.headers
+    message = refusal.message
+    if isinstance(refusal, UsernameTaken) and hasattr(form, "username"):
+        form.username.errors = [*form.username.errors, refusal.message]
+        message = FIELDS_REFUSED
+    return render_template(template, form=form, error=message), status, refusal.headers
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -146,7 +155,7 @@ def register() -> Any:
         else:
             return start_browser_session(user, url_for("web.home"))
     elif request.method == "POST":
-        refusal = AppError("Please correct the fields below.")
+        refusal = AppError(FIELDS_REFUSED)
     return form_page("register.html", form, refusal)
 
 

@@ -163,3 +163,90 @@ def test_a_new_message_brings_an_archived_chat_back_but_a_muted_one_stays_archiv
     expect(page.locator("#archived-header")).to_be_visible()  # the archived list, where its row is
     expect(ui.conversation_item(page, with_carol)).to_have_class(re.compile(r"\bactive\b"))
     expect(ui.conversation_item(page, with_carol).locator(".unread-badge")).to_be_hidden()
+
+
+def test_escape_closes_the_row_menu_and_gives_the_focus_back_to_its_button(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, _bob, conversation_id = pair
+    page = windows.open()
+    ui.login(page, alice)
+    ui.connected(page)
+    item = ui.conversation_item(page, conversation_id)
+    toggle = item.locator("button.row-menu-button")
+    menu = item.locator(".row-menu")
+
+    # Opened with a click, the focus on its first action: Escape closes it.
+    toggle.click()
+    expect(menu).to_be_visible()
+    expect(menu.locator("button").first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(toggle).to_be_focused()
+
+    # Opened with the keyboard, moved to its last action: Escape again, and nothing was done.
+    page.keyboard.press("ArrowDown")
+    expect(menu).to_be_visible()
+    page.keyboard.press("End")
+    expect(menu.get_by_role("button", name="Mute", exact=True)).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(toggle).to_be_focused()
+    expect(item.locator("[data-testid=muted-mark]")).to_have_count(0)
+    assert patch(live_server, alice, conversation_id)["muted"] is False
+
+
+def test_unmute_from_the_row_menu_and_the_chat_header_and_the_archived_entry_sits_above_the_rows(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, bob, with_bob = pair
+    carol = live_server.account("carol", display_name="Carol")
+    with_carol = live_server.conversation(alice, carol)
+    live_server.sent(bob, with_bob, "hello from bob")
+    patch(live_server, alice, with_bob, muted=True)
+    patch(live_server, alice, with_carol, archived=True)
+
+    page = windows.open()
+    ui.login(page, alice)
+    ui.connected(page)
+    entry = archived_entry(page)
+    expect(entry).to_contain_text("Archived (1)")
+    item = ui.conversation_item(page, with_bob)
+    expect(item.locator("[data-testid=muted-mark]")).to_be_visible()
+
+    # The entry is at the top of the list: above the first row, over the same column.
+    first_row = page.locator("ul#conversation-list > li").first
+    expect(first_row).to_be_visible()
+    entry_box, row_box = entry.bounding_box(), first_row.bounding_box()
+    assert entry_box is not None and row_box is not None
+    assert entry_box["y"] + entry_box["height"] <= row_box["y"] + 1, (entry_box, row_box)
+    assert (
+        entry_box["x"] < row_box["x"] + row_box["width"]
+        and row_box["x"] < entry_box["x"] + entry_box["width"]
+    )
+
+    # Unmute from the row's menu.
+    row_action(page, item, "Unmute")
+    expect(item.locator("[data-testid=muted-mark]")).to_have_count(0)
+    expect(item).not_to_have_class(re.compile(r"\bmuted\b"))
+    expect(item.locator("button.row-menu-button")).to_be_focused()
+    expect(page.locator("#list-status")).to_contain_text("unmuted")
+    assert patch(live_server, alice, with_bob)["muted"] is False
+    item.locator("button.row-menu-button").click()
+    expect(item.locator(".row-menu").get_by_role("button", name="Mute", exact=True)).to_be_visible()
+    page.keyboard.press("Escape")
+
+    # Muted again elsewhere, then unmuted from the chat header.
+    patch(live_server, alice, with_bob, muted=True)
+    ui.open_chat(page, with_bob)
+    mute = page.locator("#chat-mute")
+    expect(mute).to_have_text("Unmute")
+    expect(item.locator("[data-testid=muted-mark]")).to_be_visible()
+    mute.click()
+    expect(mute).to_have_text("Mute")
+    expect(item.locator("[data-testid=muted-mark]")).to_have_count(0)
+    assert patch(live_server, alice, with_bob)["muted"] is False
+    page.reload()
+    ui.connected(page)
+    expect(page.locator("#chat-mute")).to_have_text("Mute")

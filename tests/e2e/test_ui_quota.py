@@ -156,3 +156,102 @@ def test_points_granted_from_the_command_line_show_when_the_tab_is_looked_at_aga
     page.wait_for_timeout(1100)
     page.evaluate(SET_HIDDEN, False)  # and comes back: no reload
     expect(balance).to_have_text(re.compile(r"\b25\b"))
+
+
+def spend_the_free_messages(server: LiveServer, who: Any, conversation_id: str) -> None:
+    """Today's free messages, sent over REST (fast): the next one costs PRICE points."""
+    for number in range(1, FREE_PER_DAY + 1):
+        server.sent(who, conversation_id, f"free message {number}")
+
+
+def test_escape_on_the_cost_question_keeps_the_text_and_puts_the_focus_back_in_the_box(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, _bob, conversation_id = pair
+    spend_the_free_messages(live_server, alice, conversation_id)
+    live_server.grant(alice, PRICE)
+    page = windows.open()
+    ui.login(page, alice)
+    ui.open_chat(page, conversation_id)
+    expect(page.locator("#cost-notice")).to_contain_text(f"{PRICE} points")
+
+    box = page.locator("textarea#message-input")
+    ui.send(page, "think twice")
+    confirm = page.locator("#cost-confirm")
+    expect(confirm).to_contain_text(f"From now on each message costs {PRICE} points")
+    yes = confirm.get_by_role("button", name=f"Send for {PRICE} points")
+    expect(yes).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(confirm).to_be_hidden()
+    expect(box).to_be_focused()
+    expect(box).to_have_value("think twice")
+    expect(ui.message_with_text(page, "think twice")).to_have_count(0)
+
+    # Nothing went out, and the question is asked again next time (nothing was agreed).
+    page.wait_for_timeout(500)
+    assert len(live_server.all_messages(alice, conversation_id)) == FREE_PER_DAY
+    assert live_server.quota(alice)["pointsBalance"] == PRICE
+    box.press("Enter")
+    expect(confirm).to_be_visible()
+    expect(yes).to_be_focused()
+
+
+def test_discarding_a_refused_message_stores_nothing_refocuses_the_box_and_lets_the_next_one_go(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Any, Any, str]
+) -> None:
+    alice, _bob, conversation_id = pair
+    spend_the_free_messages(live_server, alice, conversation_id)
+    page = windows.open()
+    ui.login(page, alice)
+    ui.open_chat(page, conversation_id)
+    expect(page.locator("#cost-notice")).to_contain_text(f"{PRICE} points")
+
+    # With no points the 21st is refused (402) once agreed to: it stays with its reason and actions.
+    ui.send(page, "refused for want of points")
+    page.locator("#cost-confirm").get_by_role("button", name=f"Send for {PRICE} points").click()
+    refused = ui.message_with_text(page, "refused for want of points")
+    expect(refused).to_have_attribute("data-state", "failed")
+    expect(refused.locator(".outbox-reason")).to_contain_text(re.compile("points", re.IGNORECASE))
+    for action in (f"Send for {PRICE} points", "Edit", "Discard"):
+        expect(refused.get_by_role("button", name=action)).to_be_visible()
+
+    # A reload keeps it where it was, with its reason (the outbox is in localStorage).
+    page.reload()
+    ui.connected(page)
+    refused = ui.message_with_text(page, "refused for want of points")
+    expect(refused).to_have_attribute("data-state", "failed")
+    expect(refused.locator(".outbox-reason")).to_contain_text(f"costs {PRICE} points and you have 0")
+    expect(refused.get_by_role("button", name="Discard")).to_be_visible()
+    stored = live_server.all_messages(alice, conversation_id)
+    assert len(stored) == FREE_PER_DAY
+
+    # Points arrive; the next message of this chat waits behind the refused one, in order.
+    live_server.grant(alice, PRICE)
+    ui.send(page, "queued behind it")
+    queued = ui.message_with_text(page, "queued behind it")
+    expect(queued).to_have_attribute("data-state", "pending")
+    page.wait_for_timeout(800)
+    expect(queued).to_have_attribute("data-state", "pending")
+    assert len(live_server.all_messages(alice, conversation_id)) == FREE_PER_DAY
+
+    # Discard: the bubble goes, nothing is stored or charged for it, the focus is back in the box,
+    # and what waited behind it goes out.
+    refused.get_by_role("button", name="Discard").click()
+    expect(refused).to_have_count(0)
+    expect(page.locator("textarea#message-input")).to_be_focused()
+    sent = ui.message_with_text(page, "queued behind it")
+    expect(sent).to_have_count(1)
+    expect(sent).to_have_attribute("data-message-id", re.compile(r".+"))
+    expect(sent).not_to_have_class(re.compile(r"\bpending\b"))
+    contents = [m["content"] for m in live_server.all_messages(alice, conversation_id)]
+    assert contents.count("queued behind it") == 1
+    assert "refused for want of points" not in contents
+    assert len(contents) == FREE_PER_DAY + 1
+    assert live_server.quota(alice)["pointsBalance"] == 0  # the queued one paid; the discarded one nothing
+    assert page.evaluate(f"() => localStorage.getItem('outbox:{alice.id}')") is None
+
+    # Gone for good: a reload does not bring it back.
+    page.reload()
+    ui.connected(page)
+    expect(ui.message_with_text(page, "queued behind it")).to_have_count(1)
+    expect(ui.message_with_text(page, "refused for want of points")).to_have_count(0)
