@@ -69,12 +69,19 @@ def attachments_cli() -> None:
 
 
 @attachments_cli.command(
-    "clean", help="Delete attachment files that outlived their rows (run it from a scheduler)."
+    "clean",
+    help="Delete the attachments of expired messages and day-old unsent uploads of every user, "
+    "and files that outlived their rows (run it from a scheduler).",
 )
 def clean_attachments() -> None:
-    """Delete the files of deleted attachments, files with no attachment row and leftover
+    """Delete every user's attachments of expired messages and day-old unsent uploads,
+    then the files of deleted attachments, files with no attachment row and leftover
     temporaries (those two once an hour old); never the file of a live attachment."""
     cleaned = attachments.clean_storage(app_storage())
+    click.echo(
+        f"Deleted {_files(cleaned.expired, 'attachment')} of expired messages and "
+        f"{_files(cleaned.unsent, 'upload')} never sent (a day old)."
+    )
     click.echo(
         f"Deleted {_files(cleaned.of_deleted_rows)} of deleted attachments, "
         f"{_files(cleaned.without_row)} with no attachment and "

@@ -374,24 +374,61 @@ def mark_deleted_with(messages: sa.Select, now: datetime) -> list[str]:
 def sweep_unsent(uploader_id: uuid.UUID, storage: Storage) -> int:
     """Delete the uploader's uploads that were never sent and are a day old: rows marked
     in one UPDATE (its own transaction), then their bytes. Returns how many."""
+    return _sweep_unsent_where(storage, Attachment.uploader_id == uploader_id)
+
+
+def _sweep_unsent_where(storage: Storage, *whose: sa.ColumnElement[bool]) -> int:
+    """sweep_unsent for the uploads `whose` selects (one uploader's, or everyone's)."""
     now = clock.now()
     unsent = sa.and_(Attachment.message_id.is_(None), Attachment.deleted_at.is_(None))
-    is_due = (Attachment.uploader_id == uploader_id, unsent, Attachment.created_at < now - UNSENT_LIFETIME)
+    is_due = (*whose, unsent, Attachment.created_at < now - UNSENT_LIFETIME)
     with read_transaction():  # most logins and uploads find nothing: no write transaction then
         if not db.session.scalar(sa.select(sa.exists().where(*is_due))):
             return 0
     # Locked in id order, as a send locks them: a send racing the sweep waits, then sees it.
     due = sa.select(Attachment.id).where(*is_due).order_by(Attachment.id).with_for_update()
+    return _delete_rows(storage, due, unsent, now)
+
+
+def _delete_rows(storage: Storage, due: sa.Select, still: sa.ColumnElement[bool], now: datetime) -> int:
+    """Mark the rows `due` selects (ids, locked) deleted where `still` holds once locked,
+    in a write transaction of its own, then delete their bytes; returns how many."""
     with write_transaction():
         rows = db.session.execute(
             sa.update(Attachment)
-            .where(Attachment.id.in_(due), unsent)
+            .where(Attachment.id.in_(due), still)
             .values(deleted_at=now)
             .returning(Attachment.storage_key, Attachment.thumbnail_key)
             .execution_options(synchronize_session=False)
         ).all()
     delete_all(storage, _stored_keys(rows))
     return len(rows)
+
+
+def delete_expired_everywhere(storage: Storage) -> int:
+    """Delete the attachments of every expired message, whoever's (rows marked in one
+    UPDATE, then their bytes), as the login hook does for its user's conversations: so the
+    files of people who never log in again do not outlive their messages. The messages
+    are left unmarked: their participants' next login still counts them as expired.
+    Returns how many attachments."""
+    now = clock.now()
+    # Rows a login is marking right now are skipped (that login deletes them), so this
+    # never waits on a login's locks and the two cannot deadlock.
+    due = (
+        sa.select(Attachment.id)
+        .where(
+            Attachment.deleted_at.is_(None),
+            Attachment.message_id.is_not(None),
+            sa.exists().where(
+                Message.id == Attachment.message_id,
+                Message.expires_at.is_not(None),
+                Message.expires_at <= now,
+            ),
+        )
+        .order_by(Attachment.id)
+        .with_for_update(skip_locked=True)
+    )
+    return _delete_rows(storage, due, Attachment.deleted_at.is_(None), now)
 
 
 # -- cleaning storage --------------------------------------------------------------------
@@ -407,17 +444,24 @@ class Cleaned:
     temporaries: int = 0
     kept: int = 0
     failed: int = 0
+    expired: int = 0  # attachments of expired messages, everyone's
+    unsent: int = 0  # uploads never sent, a day old, everyone's
 
 
 def clean_storage(storage: Storage) -> Cleaned:
-    """Delete the files a crash or a failed delete left behind, with no timer (an operator
-    runs it, `flask attachments clean`): those whose row is marked deleted, those with no
-    row once STALE_AFTER old, and temporaries of unfinished puts once STALE_AFTER old.
+    """With no timer (an operator runs it, `flask attachments clean`): first delete, for
+    every user, what logins and uploads delete for their own (attachments of expired
+    messages, uploads never sent once a day old); then the files a crash or a failed
+    delete left behind: those whose row is marked deleted, those with no row once
+    STALE_AFTER old, and temporaries of unfinished puts once STALE_AFTER old.
 
-    Never a file whose row is live (sent or not), nor a younger row-less file or
-    temporary (an upload under way); files not named like an attachment's are not ours
-    and are left. Rows are read in batches, each read ended before its files are deleted.
+    Never a file whose row is live (sent and visible, or unsent and younger than a day),
+    nor a younger row-less file or temporary (an upload under way); files not named like
+    an attachment's are not ours and are left. Rows are read in batches, each read ended
+    before its files are deleted.
     """
+    expired = delete_expired_everywhere(storage)
+    unsent = _sweep_unsent_where(storage)
     stale = clock.now() - STALE_AFTER
     counts = {"of_deleted_rows": 0, "without_row": 0, "kept": 0, "failed": 0}
     for batch in _batches(storage.keys(), CLEAN_BATCH):
@@ -439,7 +483,7 @@ def clean_storage(storage: Storage) -> Cleaned:
             done = delete_all(storage, keys)
             counts[why] += done
             counts["failed"] += len(keys) - done
-    return Cleaned(temporaries=storage.delete_temporaries(stale), **counts)
+    return Cleaned(temporaries=storage.delete_temporaries(stale), expired=expired, unsent=unsent, **counts)
 
 
 def _batches(keys: Iterable[StoredKey], size: int) -> Iterator[list[StoredKey]]:

@@ -99,19 +99,43 @@ def test_leftover_temporaries_go_once_an_hour_old(app, client, alice):
 
 
 def test_live_files_stay_at_any_age(clock, app, api, client, alice, bob, chat):
-    unsent = uploaded(client, alice, image_bytes("PNG"), "unsent.png")
     sent = uploaded(client, alice, TEXT, "sent.txt")
-    expiring = uploaded(client, alice, TEXT, "expiring.txt")
     api.send(alice, chat, "sent", attachmentIds=[sent["id"]])
+    unsent = uploaded(client, alice, image_bytes("PNG"), "unsent.png")
+    clock.shift(timedelta(hours=23))
+    expiring = uploaded(client, alice, TEXT, "expiring.txt")
     api.send(alice, chat, "expiring", attachmentIds=[expiring["id"]], expirationHours=1)
-    clock.shift(timedelta(days=30))  # the expired message and the month-old upload are not marked yet
+    clock.shift(timedelta(minutes=59))  # the message has a minute left, the upload a minute to a day
     before = files(app)
-    age_all(app, 30 * 24 * 3600)
+    age_all(app, 30 * 24 * 3600)  # the files' own ages do not decide for a live row
 
     assert clean(app) == Cleaned(kept=4)
 
     assert files(app) == before
     assert {unsent["id"], f"{unsent['id']}.thumb", sent["id"], expiring["id"]} == before
+
+
+def test_the_files_of_people_who_never_log_in_again_go_with_their_messages(
+    clock, app, api, client, alice, bob, chat
+):
+    """What a login would delete for its user goes for everyone: the attachments of
+    expired messages and uploads a day old never sent. The messages stay unmarked, so
+    the next login still counts them as expired while away."""
+    kept = uploaded(client, alice, TEXT, "kept.txt")
+    api.send(alice, chat, "kept", attachmentIds=[kept["id"]])
+    photo = uploaded(client, alice, image_bytes("PNG"), "photo.png")
+    api.send(alice, chat, "gone in an hour", attachmentIds=[photo["id"]], expirationHours=1)
+    uploaded(client, bob, TEXT, "forgotten.txt")
+    clock.shift(timedelta(days=1, minutes=1))
+
+    assert clean(app) == Cleaned(expired=1, unsent=1, kept=1)
+
+    assert files(app) == {kept["id"]}
+    rows = dict(db.session.execute(sa.select(Attachment.filename, Attachment.deleted_at)).all())
+    assert rows["photo.png"] is not None and rows["forgotten.txt"] is not None
+    assert rows["kept.txt"] is None
+    assert api.login("alice").json["expiredMessages"] == 1
+    assert clean(app) == Cleaned(kept=1)
 
 
 def test_files_not_named_like_an_attachments_are_left_alone(app, client, alice):
