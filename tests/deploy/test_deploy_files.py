@@ -60,6 +60,8 @@ def test_the_systemd_units_pass_systemd_analyze_verify_without_a_warning(units_h
         "messaging.target",
         "messaging-backup.service",
         "messaging-backup.timer",
+        "messaging-clean.service",
+        "messaging-clean.timer",
     ]
     result = subprocess.run(
         [systemd_analyze(), "verify", "--man=no", *names],
@@ -73,7 +75,13 @@ def test_the_systemd_units_pass_systemd_analyze_verify_without_a_warning(units_h
 
 
 @pytest.mark.parametrize(
-    "unit", ["messaging@8001.service", "messaging-migrate.service", "messaging-backup.service"]
+    "unit",
+    [
+        "messaging@8001.service",
+        "messaging-migrate.service",
+        "messaging-backup.service",
+        "messaging-clean.service",
+    ],
 )
 def test_the_app_units_are_sandboxed(units_here: Path, unit: str) -> None:
     result = subprocess.run(
