@@ -221,15 +221,18 @@ def test_with_more_unread_than_a_page_the_divider_and_its_jump_are_at_the_first_
     ui.login(page, alice)
     ui.open_chat(page, conversation_id)
     expect(ui.message_with_text(page, f"unread {total}")).to_be_in_viewport()
+    # The chat opens with the newest page only (cheap however many are unread); the jump
+    # says there is more unread above and loads back to it when asked.
+    expect(page.locator("ol#messages li.message")).to_have_count(50)
+    expect(ui.message(page, first)).to_have_count(0)
+    jump = page.locator("#jump-unread")
+    expect(jump).to_be_visible()
+    jump.click()
     divider = page.locator("ol#messages li.unread-divider")
     expect(divider).to_have_count(1)
     expect(ui.message(page, first)).to_be_attached()
     after = divider.evaluate("el => el.nextElementSibling && el.nextElementSibling.dataset.messageId")
     assert after == first, "the divider is not right above the first unread message"
-
-    jump = page.locator("#jump-unread")
-    expect(jump).to_be_visible()
-    jump.click()
     expect(divider).to_be_in_viewport()
     expect(ui.message(page, first)).to_be_in_viewport()
     assert _wait(lambda: read_flags(live_server, bob, conversation_id)["unread 1"])

@@ -20,7 +20,7 @@ const SEEN_SHARE = 0.6; // seen: this much of a bubble on screen, or of the scro
 // Ratios a factor SEEN_SHARE apart (down to a bubble ~700 scrollers tall): whatever a bubble's
 // height, one of them is crossed while it fills 60-100% of what it can of the scroller.
 const SEEN_THRESHOLDS = [0, ...Array.from({ length: 14 }, (_, k) => SEEN_SHARE ** (13 - k))];
-const UNREAD_PAGES = 10; // older pages loaded at most at open to find the first unread
+const UNREAD_PAGES = 20; // older pages the "first unread" jump loads at most to find it
 
 // A conversation's messages in commit order: seq 1, 2, 3, ... (the server's order too).
 function order(a, b) {
@@ -79,8 +79,9 @@ export class ChatView {
     this.filling = null;
     this.clientIds = new Set(); // clientMessageIds of the messages shown: their outbox bubbles go
     this.outboxActions = null;
-    this.firstUnreadId = null; // the unread divider goes before it (fixed when the chat opens)
-    this.unreadAbove = false; // older pages than loaded at open may hold earlier unread messages
+    this.firstUnreadId = null; // the unread divider goes before it (set when the chat opens)
+    this.unreadAbove = false; // older pages than those loaded may hold earlier unread messages
+    this.olderLoad = null; // the older page being loaded
     this.newBelow = 0; // messages that arrived while scrolled up
     // Read only when seen: others' unread bubbles seen (in a visible tab) are marked read.
     this.onScreen = new Set();
@@ -98,12 +99,12 @@ export class ChatView {
   async load({ around } = {}) {
     const opened = around ? await this.loadAround(around) : false;
     if (!opened) {
-      const { messages, hasMore } = await this.newestWithUnread();
-      const unread = messages.find((m) => this.isUnread(m));
+      const { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
+      const unread = data.messages.find((m) => this.isUnread(m));
       this.firstUnreadId = unread ? unread.id : null;
-      this.unreadAbove = hasMore && this.unreadFromStart(messages);
-      this.merge(messages);
-      this.hasOlder = hasMore;
+      this.unreadAbove = data.hasMore && this.unreadFromStart(data.messages);
+      this.merge(data.messages);
+      this.hasOlder = data.hasMore;
       this.renderHistoryState();
       this.scrollToBottom(); // at the latest; "first unread" jumps up to the divider when it is above
     }
@@ -113,11 +114,7 @@ export class ChatView {
       this.scrollToBottom();
       this.showNewBelow(0);
     });
-    byId("jump-unread").addEventListener("click", () => {
-      const divider = this.list.querySelector(":scope > li.unread-divider");
-      if (divider) this.scroller.scrollTop = divider.offsetTop - 8;
-      this.renderScrollActions();
-    });
+    byId("jump-unread").addEventListener("click", () => this.jumpToFirstUnread().catch(() => {}));
     this.renderScrollActions();
     this.markReadIfVisible();
     document.addEventListener("visibilitychange", () => this.markReadIfVisible());
@@ -127,16 +124,14 @@ export class ChatView {
     onNewDay(() => this.refreshDays());
   }
 
-  // The newest page, with older ones while they may hold earlier unread messages (at most
-  // UNREAD_PAGES more): the unread divider goes above the first unread, however many.
-  async newestWithUnread() {
-    let { data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, limit: PAGE })}`);
-    let messages = data.messages;
-    for (let page = 0; page < UNREAD_PAGES && data.hasMore && data.messages.length && this.unreadFromStart(messages); page += 1) {
-      ({ data } = await api("GET", `/api/messages?${query({ conversationId: this.conversationId, before: messages[0].id, limit: PAGE })}`));
-      messages = [...data.messages, ...messages];
-    }
-    return { messages, hasMore: data.hasMore };
+  // "First unread message": older pages first while they may hold earlier unread ones (at
+  // most UNREAD_PAGES: more unread than a page are loaded when asked for, not at open), then
+  // the divider scrolled into view.
+  async jumpToFirstUnread() {
+    for (let page = 0; page < UNREAD_PAGES && this.unreadAbove && this.hasOlder; page += 1) await this.loadOlder();
+    const divider = this.list.querySelector(":scope > li.unread-divider");
+    if (divider) this.scroller.scrollTop = divider.offsetTop - 8;
+    this.renderScrollActions();
   }
 
   isUnread(message) {
@@ -235,7 +230,7 @@ export class ChatView {
   bindScroll() {
     this.scroller.addEventListener("scroll", () => {
       this.renderScrollActions();
-      if (this.scroller.scrollTop < 80) this.loadOlder();
+      if (this.scroller.scrollTop < 80) this.loadOlder().catch(() => {});
       if (this.hasNewer && this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 80) {
         this.loadNewer().catch(() => {}); // the next scroll tries again
       }
@@ -289,8 +284,14 @@ export class ChatView {
     this.unreadAbove = false;
   }
 
-  async loadOlder() {
-    if (!this.hasOlder || this.loadingOlder) return;
+  // One older page at a time: a call while one is loading waits for that one.
+  loadOlder() {
+    if (!this.hasOlder) return Promise.resolve();
+    if (!this.olderLoad) this.olderLoad = this.fetchOlder().finally(() => (this.olderLoad = null));
+    return this.olderLoad;
+  }
+
+  async fetchOlder() {
     this.loadingOlder = true;
     this.renderHistoryState();
     const before = this.oldestId();
@@ -325,7 +326,7 @@ export class ChatView {
     if (this.newBelow && this.isNearBottom()) this.showNewBelow(0);
     const divider = this.list.querySelector(":scope > li.unread-divider");
     const above = Boolean(divider) && divider.offsetTop + divider.offsetHeight < this.scroller.scrollTop;
-    byId("jump-unread").hidden = !above;
+    byId("jump-unread").hidden = !(above || (divider && this.unreadAbove));
   }
 
   isNearBottom() {
