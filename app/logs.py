@@ -13,6 +13,20 @@ def redact_tokens(text: str) -> str:
     return _TOKEN_IN_QUERY.sub(r"\1[redacted]", text)
 
 
+# The last line of the traceback eventlet's server logs when the client closed its
+# connection before the answer was written (a reload or a navigation mid-request).
+_CLIENT_WENT_AWAY = ("BrokenPipeError", "ConnectionResetError")
+
+
+def client_went_away(text: str) -> str | None:
+    """The error's name when `text` is a traceback of a client closing its connection while
+    its answer was written; None for anything else."""
+    if not text.startswith("Traceback"):
+        return None
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    return next((name for name in _CLIENT_WENT_AWAY if last.startswith(name)), None)
+
+
 class RedactingStream:
     """A file-like log target for eventlet's WSGI server."""
 
@@ -20,7 +34,11 @@ class RedactingStream:
         self.stream = stream
 
     def write(self, text: str) -> None:
-        """Write a log line with tokens redacted."""
+        """Write a log line with tokens redacted; a client that went away mid-answer is one
+        line, not a traceback (nothing on the server failed)."""
+        gone = client_went_away(text)
+        if gone is not None:
+            text = f"the client closed its connection before its answer was written ({gone})\n"
         self.stream.write(redact_tokens(text))
 
     def flush(self) -> None:
