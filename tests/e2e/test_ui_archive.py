@@ -62,7 +62,9 @@ def test_archive_from_the_list_hides_the_chat_behind_archived_and_unarchive_brin
     expect(item).to_have_count(0)
     entry = archived_entry(page)
     expect(entry).to_be_focused()  # the focus stays in the list, on what took the row's place
-    expect(page.locator("#list-status")).to_contain_text("archived")
+    expect(page.locator("#list-status")).to_have_text(
+        f"Chat with {bob.display_name} @{bob.username} archived."
+    )
     expect(entry).to_contain_text("Archived (1)")
     expect(entry).to_have_accessible_name(re.compile(r"^Archived \(1\)"))
     expect(entry.locator("[data-testid=archived-unread]")).to_have_text("1")

@@ -192,7 +192,8 @@ export class ConversationList {
   async rowAction(id, action) {
     const conversation = this.known.get(id);
     if (!conversation) return;
-    const name = otherParticipant(conversation, this.me.id).displayName;
+    const other = otherParticipant(conversation, this.me.id);
+    const name = `${other.displayName} @${other.username}`;
     const changes = action === "archive" ? { archived: !conversation.archived } : { muted: !conversation.muted };
     try {
       const changed = await this.change(id, changes);
