@@ -244,6 +244,11 @@ class Ui:
         box.fill(text)
         box.press("Enter")
 
+    def wait_stored(self, page: Page, text: str) -> None:
+        """Wait until the bubble of `text` is the stored message, not the outbox's pending
+        one (which shows at once, before the server answered)."""
+        expect(self.message_with_text(page, text)).to_have_attribute("data-message-id", re.compile(r"\S"))
+
     def messages(self, page: Page) -> Any:
         return page.locator("ol#messages li.message")
 

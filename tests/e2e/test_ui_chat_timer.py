@@ -58,6 +58,7 @@ def test_timer_set_by_one_shows_live_to_the_other_with_who_set_it_and_applies_to
     ui.send(bob_page, "this one stays")
     expect(ui.message_with_text(bob_page, "this one stays")).to_have_count(1)
     expect(ui.message_with_text(bob_page, "this one stays").locator(".expiry-mark")).to_have_count(0)
+    ui.wait_stored(bob_page, "this one stays")
     assert live_server.all_messages(bob, conversation_id)[-1]["expiresAt"] is None
 
     # Bob turns it off; Alice sees who did, and her picker's default says so.
@@ -69,6 +70,7 @@ def test_timer_set_by_one_shows_live_to_the_other_with_who_set_it_and_applies_to
     expect(alice_page.locator("select#expiration option").first).to_have_text("Chat timer (off)")
     ui.send(alice_page, "no timer now")
     expect(ui.message_with_text(alice_page, "no timer now")).to_have_count(1)
+    ui.wait_stored(alice_page, "no timer now")
     assert live_server.all_messages(alice, conversation_id)[-1]["expiresAt"] is None
 
 

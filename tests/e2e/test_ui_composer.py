@@ -64,6 +64,7 @@ def test_expiration_picker_offers_the_contract_choices_and_custom_hours_set_expi
     custom.fill("3")
     ui.send(page, "three hours")
     expect(ui.message_with_text(page, "three hours").locator(".expiry-mark")).to_be_visible()
+    ui.wait_stored(page, "three hours")
     (message,) = live_server.all_messages(alice, conversation_id)
     lifetime = timestamp(message["expiresAt"]) - timestamp(message["createdAt"])
     assert abs(lifetime.total_seconds() - 3 * 3600) < 5, message
@@ -73,6 +74,7 @@ def test_expiration_picker_offers_the_contract_choices_and_custom_hours_set_expi
     ui.send(page, "forever")
     expect(ui.message_with_text(page, "forever")).to_have_count(1)
     expect(ui.message_with_text(page, "forever").locator(".expiry-mark")).to_have_count(0)
+    ui.wait_stored(page, "forever")
     assert live_server.all_messages(alice, conversation_id)[-1]["expiresAt"] is None
 
 
