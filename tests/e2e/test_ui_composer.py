@@ -42,6 +42,7 @@ def test_composer_counts_characters_and_shift_enter_adds_a_line_while_enter_send
     assert ui.messages(page).first.locator(".message-text").text_content() == "line one\nline two"
     expect(box).to_have_value("")
     expect(counter).to_have_text(re.compile(r"^\s*0\s*/\s*5000\s*$"))
+    expect(ui.messages(page).first).to_have_attribute("data-message-id", re.compile(r"\S"))  # stored
     assert [m["content"] for m in live_server.all_messages(alice, conversation_id)] == ["line one\nline two"]
 
 
