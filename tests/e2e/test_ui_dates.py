@@ -127,6 +127,50 @@ def test_on_a_desktop_the_time_has_the_full_date_on_hover_and_click_and_escape_h
     expect(mine.locator(".message-full-time")).to_be_visible()
 
 
+def test_the_message_times_are_one_tab_stop_and_the_arrow_keys_move_between_them(
+    live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Account, Account, str]
+) -> None:
+    alice, bob, conversation_id = pair
+    texts = [f"message {number}" for number in range(1, 7)]
+    for text in texts:
+        live_server.sent(bob, conversation_id, text)
+    page = windows.open(timezone_id="UTC")
+    ui.login(page, alice)
+    ui.open_chat(page, conversation_id)
+    times = ui.messages(page).locator(".message-time")
+    expect(times).to_have_count(len(texts))
+    stops = ui.messages(page).locator('.message-time[tabindex="0"]')
+
+    def time_of(text: str) -> Any:
+        return ui.message_with_text(page, text).locator(".message-time")
+
+    # One stop, the newest message's: Tab from the last control before the list lands there.
+    expect(stops).to_have_count(1)
+    expect(time_of("message 6")).to_have_attribute("tabindex", "0")
+    time_of("message 6").focus()
+    for key, text in (
+        ("ArrowUp", "message 5"),
+        ("ArrowUp", "message 4"),
+        ("Home", "message 1"),
+        ("ArrowUp", "message 1"),
+        ("ArrowDown", "message 2"),
+        ("End", "message 6"),
+    ):
+        page.keyboard.press(key)
+        expect(time_of(text)).to_be_focused()
+        expect(stops).to_have_count(1)  # the stop follows the focus
+        expect(time_of(text)).to_have_attribute("tabindex", "0")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Enter")  # a time is a button: its full date shows
+    expect(ui.message_with_text(page, "message 5").locator(".message-full-time")).to_be_visible()
+
+    # A message arriving keeps the stop where the reader left it.
+    live_server.sent(bob, conversation_id, "message 7")
+    expect(times).to_have_count(len(texts) + 1)
+    expect(stops).to_have_count(1)
+    expect(time_of("message 5")).to_have_attribute("tabindex", "0")
+
+
 def test_a_one_hour_message_disappears_today_at_its_time(
     live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Account, Account, str]
 ) -> None:

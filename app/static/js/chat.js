@@ -82,6 +82,7 @@ export class ChatView {
     this.firstUnreadId = null; // the unread divider goes before it (set when the chat opens)
     this.unreadAbove = false; // older pages than those loaded may hold earlier unread messages
     this.olderLoad = null; // the older page being loaded
+    this.timeStopId = null; // the message whose time is the chat's one Tab stop among the times
     this.newBelow = 0; // messages that arrived while scrolled up
     // Read only when seen: others' unread bubbles seen (in a visible tab) are marked read.
     this.onScreen = new Set();
@@ -120,6 +121,10 @@ export class ChatView {
     document.addEventListener("visibilitychange", () => this.markReadIfVisible());
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape") this.closeFullTimes();
+    });
+    this.list.addEventListener("keydown", (event) => this.timeKey(event));
+    this.list.addEventListener("focusin", (event) => {
+      if (event.target.classList.contains("message-time")) this.setTimeStop(event.target.closest("li.message").dataset.messageId);
     });
     onNewDay(() => this.refreshDays());
   }
@@ -464,6 +469,33 @@ export class ChatView {
     for (const button of this.list.querySelectorAll(".message-time[aria-expanded=true]")) this.toggleFullTime(button, false);
   }
 
+  // The messages' times are one Tab stop (the one last focused, else the newest's), and the
+  // arrow keys, Home and End move between them: a long chat is not one stop per message
+  // between the header and the composer.
+  timeStop() {
+    if (this.elements.has(this.timeStopId)) return this.timeStopId;
+    return this.sorted.length ? this.sorted[this.sorted.length - 1].id : null;
+  }
+
+  setTimeStop(id) {
+    const previous = this.elements.get(this.timeStop());
+    if (previous) previous.querySelector(".message-time").tabIndex = -1;
+    this.timeStopId = id;
+    const current = this.elements.get(id);
+    if (current) current.querySelector(".message-time").tabIndex = 0;
+  }
+
+  timeKey(event) {
+    if (!event.target.classList.contains("message-time")) return;
+    const index = this.sorted.findIndex((m) => m.id === event.target.closest("li.message").dataset.messageId);
+    const last = this.sorted.length - 1;
+    const moves = { ArrowUp: index - 1, ArrowDown: index + 1, Home: 0, End: last };
+    if (!(event.key in moves) || index < 0) return;
+    event.preventDefault();
+    const target = this.sorted[Math.max(0, Math.min(last, moves[event.key]))];
+    this.elements.get(target.id).querySelector(".message-time").focus(); // focusin moves the stop
+  }
+
   // A new day: "today" and "tomorrow" under disappearing bubbles, and the day separators, move on.
   refreshDays() {
     for (const message of this.sorted) {
@@ -508,6 +540,8 @@ export class ChatView {
       element.classList.toggle("grouped", grouped);
       previous = message;
     }
+    const stop = this.timeStop();
+    for (const [id, element] of this.elements) element.querySelector(".message-time").tabIndex = id === stop ? 0 : -1;
   }
 
   remove(id) {
@@ -542,6 +576,7 @@ export class ChatView {
         className: "message-time",
         "aria-expanded": "false",
         "aria-controls": fullId,
+        tabindex: message.id === this.timeStop() ? "0" : "-1",
         onMousedown: (event) => event.preventDefault(), // a tap leaves the focus (and the keyboard) where it was
         onClick: (event) => this.toggleFullTime(event.currentTarget),
       },
