@@ -4,11 +4,11 @@ message, a message still sending and a refused one, profile, search with results
 that come and go: forms showing field errors, a row's open menu, the archived list, the buttons to
 the first unread message and to new messages."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
+from support.axe import assert_no_violations
 from support.rest import Account
 from support.servers import LiveServer
 from support.settings import PASSWORD
@@ -18,37 +18,9 @@ Windows = Any
 Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 FREE_PER_DAY = 20  # support.settings: DAILY_FREE_MESSAGES
-
-RUN_AXE = """async () => {
-  const result = await axe.run(document, { resultTypes: ["violations"] });
-  return result.violations.map((v) => ({
-    id: v.id,
-    impact: v.impact,
-    help: v.help,
-    nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`),
-  }));
-}"""
-
-
-def violations(page: Page) -> list[dict[str, Any]]:
-    """What axe-core reports on the page as it is now (injected outside the page's CSP)."""
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `npm ci` (axe-core is a devDependency in package.json)")
-    if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
-    return page.evaluate(RUN_AXE)
-
-
-def assert_no_violations(page: Page, where: str) -> None:
-    found = violations(page)
-    report = "\n".join(
-        f"{v['id']} ({v['impact']}): {v['help']}\n    " + "\n    ".join(v["nodes"]) for v in found
-    )
-    assert not found, f"axe-core on {where} ({page.url}):\n{report}"
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -4,12 +4,12 @@ same words, still right after midnight (the browser's clock is Playwright's)."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
+from support.axe import assert_no_violations
 from support.rest import Account
 from support.servers import LiveServer
 
@@ -21,7 +21,6 @@ Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 PHONE = {"width": 390, "height": 844}
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
 def backdate(server: LiveServer, message_id: str, when: datetime) -> None:
@@ -239,21 +238,14 @@ def test_the_quota_resets_tomorrow_at_its_time_and_today_after_local_midnight(
 def test_axe_finds_no_violation_with_a_full_date_shown_in_either_bubble(
     live_server: LiveServer, windows: Windows, ui: Ui, pair: tuple[Account, Account, str], scheme: str
 ) -> None:
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `npm ci` (axe-core is a devDependency in package.json)")
     alice, bob, conversation_id = pair
     live_server.sent(bob, conversation_id, "theirs")
     live_server.sent(alice, conversation_id, "mine", expirationHours=24)
     page = windows.open(color_scheme=scheme)
     ui.login(page, alice)
     ui.open_chat(page, conversation_id)
-    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
     for text in ("theirs", "mine"):
         bubble = ui.message_with_text(page, text)
         bubble.locator(".message-time").click()
         expect(bubble.locator(".message-full-time")).to_be_visible()
-        found = page.evaluate(
-            "async () => (await axe.run(document, { resultTypes: ['violations'] })).violations"
-            ".map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)"
-        )
-        assert not found, f"axe-core with the full date of {text!r} shown ({scheme}): {found}"
+        assert_no_violations(page, f"a chat with the full date of {text!r} shown ({scheme})")

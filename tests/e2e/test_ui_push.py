@@ -13,12 +13,12 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
+from support.axe import assert_no_violations
 from support.push_service import FakePushService
 from support.rest import Account
 from support.servers import LiveServer
@@ -29,7 +29,6 @@ Windows = Any
 Ui = Any
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 ENABLE = "Enable notifications"
 BLOCKED = re.compile("blocked.*site settings", re.IGNORECASE)
 WAIT_S = 10.0
@@ -206,19 +205,6 @@ def notifications_shown(page: Page, count: int) -> list[dict[str, Any]]:
             return shown
         page.wait_for_timeout(100)
     raise AssertionError(f"expected {count} notification(s), got {page.evaluate(NOTIFICATIONS)}")
-
-
-def violations(page: Page) -> list[str]:
-    """axe-core's violations on the page as it is now (as tests/e2e/test_ui_axe.py runs it)."""
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: run `npm ci`")
-    if not page.evaluate("() => typeof window.axe === 'object'"):
-        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
-    found = page.evaluate(
-        """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations.map(
-          (v) => `${v.id}: ${v.help} ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`)"""
-    )
-    return list(found)
 
 
 # --------------------------------------------------------------------------- tests
@@ -484,15 +470,15 @@ def test_the_control_passes_axe_off_and_on_in_light_and_dark(
         ui.login(page, alice)
         ui.connected(page)
         expect(page.get_by_role("button", name=ENABLE)).to_be_visible()
-        assert violations(page) == [], f"off ({scheme})"
+        assert_no_violations(page, f"the notifications control, off ({scheme})")
         page.get_by_role("button", name=ENABLE).click()  # refused: the warning line shows
         expect(page.locator("#notifications-status")).not_to_be_empty()
-        assert violations(page) == [], f"refused ({scheme})"
+        assert_no_violations(page, f"the notifications control, refused ({scheme})")
         page.evaluate("() => localStorage.removeItem('test-fake-push')")
         page.context.add_init_script(fake_push_script(subscription, "ok"))
         page.reload()
         enable_notifications(page)
-        assert violations(page) == [], f"on ({scheme})"
+        assert_no_violations(page, f"the notifications control, on ({scheme})")
 
 
 def test_a_hidden_tab_counts_unread_messages_in_its_title(
