@@ -25,7 +25,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from deploy_harness import Deployment, HttpsClient
-from e2e.conftest import Ui
+from e2e.conftest import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, Ui
 from e2e.test_ui_archive import archived_entry, row_action
 from e2e.test_ui_attachments import attach, chips
 from e2e.test_ui_search import message_results, search_box
@@ -36,21 +36,8 @@ from support.uploads import image_bytes, pdf_bytes
 
 pytestmark = [pytest.mark.server, pytest.mark.e2e, pytest.mark.xdist_group("deploy")]
 
-CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")  # as tests/e2e: Debian's, no downloads
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WAIT_MS = 10_000
 # What the browser fetches that nginx serves itself: the app's access log must not show them.
 SERVED_BY_NGINX = re.compile(r'"GET /(static/|vendor/|sw\.js)')
-
-expect.set_options(timeout=WAIT_MS)  # as tests/e2e/conftest.py
 
 
 def spki_hash(certificate_pem: bytes) -> str:

@@ -93,6 +93,8 @@ def test_typing_shows_in_the_other_window_and_goes_away(
     alice_page.locator("textarea#message-input").press_sequentially("I am wri", delay=50)
     expect(indicator).to_be_visible()
     expect(indicator).to_have_text(f"{alice.display_name} @{alice.username} is typing…")
+    expect(indicator.locator(".typing-name")).to_have_text(alice.display_name)
+    expect(indicator.locator(".typing-username")).to_have_text(f"@{alice.username}")
     expect(alice_page.locator("#typing-indicator")).to_be_hidden()
 
     alice_page.locator("textarea#message-input").press("Enter")

@@ -1,12 +1,12 @@
 """Reading a chat, continued: a bubble is read only when most of it was seen (a sliver at an edge
 is not; a bubble taller than the scroller is once it fills most of it), messages that arrive while
-scrolled up wait until scrolled to, the unread divider above the first of more unread messages than
-a page, and the typing indicator naming the person with their @username."""
+scrolled up wait until scrolled to, and the unread divider above the first of more unread messages
+than a page (the typing indicator's @username: test_ui_composer.py)."""
 
-import time
 from typing import Any
 
 import pytest
+from e2e.test_ui_reading import _wait, read_flags
 from playwright.sync_api import Locator, Page, expect
 from support.rest import Account
 from support.servers import LiveServer
@@ -70,20 +70,6 @@ def reader(windows: Windows, observer: str, viewport: dict[str, int] = VIEWPORT)
     if observer == "per-spec":
         page.add_init_script(PER_SPEC_OBSERVER)
     return page
-
-
-def read_flags(server: LiveServer, who: Account, conversation_id: str) -> dict[str, bool]:
-    return {m["content"]: m["isRead"] for m in server.all_messages(who, conversation_id)}
-
-
-def _wait(condition: Any, seconds: float = 10.0) -> bool:
-    """Whether `condition()` became true within `seconds` (polled)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def peek(bubble: Locator, edge: str, px: int = PEEK_PX) -> None:
@@ -237,18 +223,3 @@ def test_with_more_unread_than_a_page_the_divider_and_its_jump_are_at_the_first_
     expect(ui.message(page, first)).to_be_in_viewport()
     assert _wait(lambda: read_flags(live_server, bob, conversation_id)["unread 1"])
     expect(jump).to_be_hidden()
-
-
-def test_the_typing_indicator_names_the_person_with_their_username(
-    windows: Windows, ui: Ui, pair: tuple[Account, Account, str]
-) -> None:
-    alice, bob, conversation_id = pair
-    alice_page, bob_page = windows.open(), windows.open()
-    for page, account in ((alice_page, alice), (bob_page, bob)):
-        ui.login(page, account)
-        ui.open_chat(page, conversation_id)
-    alice_page.locator("textarea#message-input").press_sequentially("I am wri", delay=50)
-    indicator = bob_page.locator("#typing-indicator")
-    expect(indicator).to_have_text(f"{alice.display_name} @{alice.username} is typing…")
-    expect(indicator.locator(".typing-name")).to_have_text(alice.display_name)
-    expect(indicator.locator(".typing-username")).to_have_text(f"@{alice.username}")
