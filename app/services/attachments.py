@@ -63,8 +63,7 @@ STALE_AFTER = timedelta(hours=1)
 CLEAN_BATCH = 500
 NOT_USABLE = "must each be an upload of yours that was not sent yet"
 
-_image_slots: Any = None
-_upload_slots: Any = None
+_slots: dict[str, Any] = {}  # this process's semaphores, by what they bound (made on first use)
 
 
 @dataclass(frozen=True)
@@ -199,19 +198,21 @@ def _store_file(
 
 
 def _upload_slot() -> Any:
-    """One of MAX_CONCURRENT_UPLOADS slots for streaming an upload (made on first use, per process)."""
-    global _upload_slots
-    if _upload_slots is None:
-        _upload_slots = green.bounded_semaphore(MAX_CONCURRENT_UPLOADS)
-    return _upload_slots
+    """One of MAX_CONCURRENT_UPLOADS slots for streaming an upload."""
+    return _slot("upload", MAX_CONCURRENT_UPLOADS)
 
 
 def _image_slot() -> Any:
-    """One of IMAGE_WORKERS slots for decoding an image (made on first use, per process)."""
-    global _image_slots
-    if _image_slots is None:
-        _image_slots = green.bounded_semaphore(IMAGE_WORKERS)
-    return _image_slots
+    """One of IMAGE_WORKERS slots for decoding an image."""
+    return _slot("image", IMAGE_WORKERS)
+
+
+def _slot(name: str, size: int) -> Any:
+    """This process's semaphore `name` of `size` slots, made on first use (in the worker,
+    once eventlet has patched it)."""
+    if name not in _slots:
+        _slots[name] = green.bounded_semaphore(size)
+    return _slots[name]
 
 
 def _read_head(stream: BinaryIO) -> bytes:

@@ -210,7 +210,7 @@ class WatchedSemaphore:
 def test_uploads_beyond_the_bound_wait_holding_no_database_connection(app, client, alice, monkeypatch):
     events: queue.Queue[str] = queue.Queue()
     monkeypatch.setattr(attachment_service, "MAX_CONCURRENT_UPLOADS", 1)
-    monkeypatch.setattr(attachment_service, "_upload_slots", None)
+    monkeypatch.setattr(attachment_service, "_slots", {})
     monkeypatch.setattr(green, "bounded_semaphore", lambda limit: WatchedSemaphore(limit, events))
     storage = GatedStorage(app.extensions["attachment_storage"], events)
     monkeypatch.setitem(app.extensions, "attachment_storage", storage)

@@ -47,6 +47,11 @@ function seenEnough(entry) {
   return Boolean(entry.rootBounds) && entry.intersectionRect.height >= SEEN_SHARE * entry.rootBounds.height;
 }
 
+// When a disappearing message goes, with the day unless it is today (a message may last a week).
+function disappears(message) {
+  return `Disappears ${formatWhen(message.expiresAt)}`;
+}
+
 function statusOf(message) {
   if (message.readAt || message.isRead) return "read";
   if (message.deliveredAt) return "delivered";
@@ -501,7 +506,7 @@ export class ChatView {
     for (const message of this.sorted) {
       if (!message.expiresAt) continue;
       const when = this.elements.get(message.id).querySelector(".expiry-when");
-      setText(when, `Disappears ${formatWhen(message.expiresAt)}`);
+      setText(when, disappears(message));
     }
     this.decorate();
   }
@@ -592,10 +597,8 @@ export class ChatView {
       renderAttachments(message.attachments),
     );
     if (message.expiresAt) {
-      // When it goes, with the day unless it is today (a message may last a week).
-      const when = `Disappears ${formatWhen(message.expiresAt)}`;
       element.append(
-        h("p", { className: "message-expiry", title: `Disappears ${formatFull(message.expiresAt)}` }, h("span", { className: "expiry-mark", "aria-hidden": "true" }), h("span", { className: "expiry-when" }, when)),
+        h("p", { className: "message-expiry", title: `Disappears ${formatFull(message.expiresAt)}` }, h("span", { className: "expiry-mark", "aria-hidden": "true" }), h("span", { className: "expiry-when" }, disappears(message))),
       );
     }
     element.append(meta, h("p", { className: "message-full-time", id: fullId, hidden: true }, full));
