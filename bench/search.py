@@ -22,6 +22,10 @@ by the same closed loop of paid sends (32 connections), rounds interleaved; repo
 with / without. Then, in PostgreSQL alone, the time of one single-row INSERT (with its
 seq, its own transaction) into each database, interleaved: what the index adds to a
 stored message, which the worker's Python hides in the throughput.
+
+Segments: the worst case of the marking that every result carries (a message of 2,500
+one-letter words against a quoted phrase of 99 of them; each of the ~2,400 overlapping
+matches spans 99 words), median of 5 runs in process: the work must stay linear.
 """
 
 import time
@@ -497,6 +501,24 @@ def plot(figure: Any, sizes: list[dict[str, Any]], send_rounds: list[dict[str, A
     right.set_title(f"send throughput, 1 worker, {SEND_CONNECTIONS} connections", fontsize=9)
 
 
+SEGMENTS_WORDS = 2500
+SEGMENTS_PHRASE = 99
+
+
+def measure_segments(repetitions: int = 5) -> float:
+    """Median ms of app.services.search_query.segments on its worst case (the docstring)."""
+    from app.services.search_query import parse_query, segments
+
+    content = " ".join(["a"] * SEGMENTS_WORDS)
+    query = parse_query('"' + " ".join(["a"] * SEGMENTS_PHRASE) + '"')
+    times = []
+    for _ in range(repetitions):
+        started = time.perf_counter()
+        segments(content, query)
+        times.append((time.perf_counter() - started) * 1000)
+    return median(times)
+
+
 def run(ctx: Context) -> dict[str, Any]:
     """Run the benchmark; write bench/results/search.{json,png}."""
     with ExitStack() as stack:
@@ -553,6 +575,15 @@ def run(ctx: Context) -> dict[str, Any]:
     goals.append(
         goal(f"login hook p50 {label}", "<= 2.0", hook_growth, hook_growth is not None and hook_growth <= 2)
     )
+    segments_ms = measure_segments()
+    goals.append(
+        goal(
+            f"segments of {SEGMENTS_WORDS:,} words against a {SEGMENTS_PHRASE}-word phrase (ms)",
+            "< 500",
+            segments_ms,
+            segments_ms < 500,
+        )
+    )
     result = {
         "config": {
             "sizes": [s["messages"] for s in sizes],
@@ -574,6 +605,7 @@ def run(ctx: Context) -> dict[str, Any]:
             "insert_us": inserts["median_us"],
             "insert_with_index_over_without": insert_added,
             "plans_at_largest": searched["plans_at_largest"],
+            "segments_worst_case_ms": segments_ms,
         },
         "goals": goals,
         "rounds": sizes,

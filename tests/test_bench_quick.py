@@ -40,7 +40,14 @@ SUMMARY_KEYS = {
     "memory": {"service", "bare", "service_to_bare_ratio"},
     "processes": {"fanout_1p", "fanout_2p", "send_1p", "send_2p", "fanout_ratio", "send_ratio"},
     "capacity": {"capacity_users", "steps"},
-    "search": {"sizes", "p99_growth", "hook_growth_p50", "send", "send_indexed_to_unindexed_ratio"},
+    "search": {
+        "sizes",
+        "p99_growth",
+        "hook_growth_p50",
+        "send",
+        "send_indexed_to_unindexed_ratio",
+        "segments_worst_case_ms",
+    },
     "attachments": {"throughput", "rss_growth_mib", "healthz_under_uploads", "hook"},
     "push": {
         "off",

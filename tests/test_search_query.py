@@ -168,15 +168,12 @@ def test_no_match_is_one_unmarked_piece_and_empty_content_none():
     assert segments("", parse_query("zebra")) == []
 
 
-def test_a_long_message_with_a_long_phrase_is_quick():
-    """The work stays linear: 2,500 one-letter words against a phrase of 99 of them."""
-    import time
-
+def test_a_long_message_with_a_long_phrase_marks_every_word():
+    """2,500 one-letter words against a phrase of 99 of them: every word is in a match.
+    How long it takes (linear work) is measured by bench/search.py, not here."""
     content = " ".join(["a"] * 2500)
     query = parse_query('"' + " ".join(["a"] * 99) + '"')
-    started = time.perf_counter()
     pieces = segments(content, query)
-    assert time.perf_counter() - started < 0.5
     assert sum(piece.match for piece in pieces) == 2500
 
 
